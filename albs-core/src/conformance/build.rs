@@ -1,0 +1,2 @@
+//! The [`BuildExecutor`](crate::build::BuildExecutor) suite.
+// Filled in with the rpmbuild executor.

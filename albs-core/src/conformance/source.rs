@@ -1,0 +1,2 @@
+//! The [`SourceFetcher`](crate::source::SourceFetcher) suite.
+// Filled in with the git fetcher.

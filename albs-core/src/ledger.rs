@@ -1,0 +1,481 @@
+//! The ledger: an append-only log of what was built from what.
+//!
+//! Each record notes an artifact's sha256, the task that made it and every
+//! input (git URL, ref, commit, lookaside checksums, NEVRA, build host, arch).
+//! Records are leaves of an RFC 9162 Merkle tree: the leaf hash is
+//! `SHA-256(0x00 || record bytes)`, where the record bytes are its canonical
+//! JSON, and [`merkle_root`] gives the tree head over any prefix, so
+//! inclusion and consistency proofs can be served from the same leaves.
+//!
+//! [`FileLedger`] keeps one line per record in `ledger.jsonl`
+//! (`<leaf hash hex> <record json>`), fsynced before `append` returns and
+//! re-verified when opened; [`MemoryLedger`] keeps them in memory.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::evr::Nevra;
+use crate::hash::Sha256;
+use crate::model::Arch;
+use crate::source::{SourceRef, VerifiedSource};
+
+/// A node or leaf hash of the Merkle tree.
+pub type TreeHash = [u8; 32];
+
+/// What a record attests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// Sources were fetched and verified (no artifact).
+    Sources,
+    /// An SRPM was built.
+    Srpm,
+    /// A binary RPM was built.
+    Rpm,
+}
+
+/// The task that produced a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Build id, when the build has one in a store.
+    pub build_id: Option<u64>,
+    /// Task id, when the task has one in a store.
+    pub task_id: Option<u64>,
+    /// Target architecture (`src` for the SRPM step).
+    pub arch: Arch,
+    /// The host that ran the task.
+    pub host: String,
+    /// Platform name.
+    pub platform: String,
+}
+
+/// The inputs a record's artifact was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// The git URL or SRPM URL, and the ref asked for.
+    pub source: SourceRef,
+    /// The commit checked out.
+    pub commit: Option<String>,
+    /// Lookaside sources and their checksums.
+    pub lookaside: Vec<VerifiedSource>,
+    /// The SRPM a binary RPM was built from.
+    pub srpm: Option<Sha256>,
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRecord {
+    /// What it attests.
+    pub kind: RecordKind,
+    /// The artifact's digest (none for [`RecordKind::Sources`]).
+    pub artifact: Option<Sha256>,
+    /// The package inside the artifact.
+    pub nevra: Option<Nevra>,
+    /// The task that produced it.
+    pub task: TaskInfo,
+    /// What it was made from.
+    pub inputs: Inputs,
+    /// When it was recorded (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: time::OffsetDateTime,
+}
+
+impl LedgerRecord {
+    /// The canonical bytes that are hashed into the leaf.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("ledger records serialize")
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// 0-based position in the log.
+    pub index: u64,
+    /// RFC 9162 leaf hash of the record.
+    pub leaf_hash: TreeHash,
+}
+
+/// A stored record with its position and leaf hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 0-based position.
+    pub index: u64,
+    /// RFC 9162 leaf hash.
+    pub leaf_hash: TreeHash,
+    /// The record.
+    pub record: LedgerRecord,
+}
+
+/// Errors from ledgers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// A stored line does not match its leaf hash or cannot be read.
+    #[error("ledger {path} line {line} is corrupt: {why}")]
+    Corrupt {
+        /// The ledger file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// Another process holds the ledger.
+    #[error("ledger {0} is in use by another albs process")]
+    Locked(String),
+    /// Local I/O failed.
+    #[error("ledger {path}: {what}: {source}")]
+    Io {
+        /// The ledger file.
+        path: String,
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An append-only, tamper-evident log of build records.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Appends a record; it is durable when this returns.
+    async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError>;
+    /// The record at `index`.
+    async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError>;
+    /// Number of records.
+    async fn size(&self) -> Result<u64, LedgerError>;
+    /// Indices of the records about `artifact`.
+    async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError>;
+    /// Leaf hashes of records `start..end`.
+    async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError>;
+}
+
+/// Convenience on top of [`Ledger`].
+#[async_trait]
+pub trait LedgerExt: Ledger {
+    /// The RFC 9162 tree head over the first `size` records.
+    async fn root_at(&self, size: u64) -> Result<TreeHash, LedgerError> {
+        Ok(merkle_root(&self.leaves(0, size).await?))
+    }
+}
+
+impl<T: Ledger + ?Sized> LedgerExt for T {}
+
+/// RFC 9162 leaf hash: `SHA-256(0x00 || data)`.
+pub fn leaf_hash(data: &[u8]) -> TreeHash {
+    let mut h = sha2::Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// RFC 9162 interior node hash: `SHA-256(0x01 || left || right)`.
+pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
+    let mut h = sha2::Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// RFC 9162 Merkle tree hash of a list of leaf hashes (the empty tree hashes
+/// to `SHA-256("")`).
+pub fn merkle_root(leaves: &[TreeHash]) -> TreeHash {
+    match leaves.len() {
+        0 => sha2::Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            let k = largest_power_of_two_below(n);
+            node_hash(&merkle_root(&leaves[..k]), &merkle_root(&leaves[k..]))
+        }
+    }
+}
+
+fn largest_power_of_two_below(n: usize) -> usize {
+    debug_assert!(n > 1);
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+#[derive(Default)]
+struct Index {
+    leaves: Vec<TreeHash>,
+    records: Vec<LedgerRecord>,
+    by_artifact: HashMap<Sha256, Vec<u64>>,
+}
+
+impl Index {
+    fn push(&mut self, record: LedgerRecord, leaf: TreeHash) -> Appended {
+        let index = self.leaves.len() as u64;
+        if let Some(a) = record.artifact {
+            self.by_artifact.entry(a).or_default().push(index);
+        }
+        self.leaves.push(leaf);
+        self.records.push(record);
+        Appended {
+            index,
+            leaf_hash: leaf,
+        }
+    }
+
+    fn get(&self, index: u64) -> Option<Entry> {
+        let i = usize::try_from(index).ok()?;
+        Some(Entry {
+            index,
+            leaf_hash: *self.leaves.get(i)?,
+            record: self.records[i].clone(),
+        })
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Vec<TreeHash> {
+        let len = self.leaves.len();
+        let end = (end as usize).min(len);
+        let start = (start as usize).min(end);
+        self.leaves[start..end].to_vec()
+    }
+}
+
+/// A ledger in memory, for tests.
+#[derive(Default)]
+pub struct MemoryLedger {
+    index: Mutex<Index>,
+}
+
+impl MemoryLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Ledger for MemoryLedger {
+    async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError> {
+        let leaf = leaf_hash(&record.canonical_bytes());
+        Ok(self
+            .index
+            .lock()
+            .expect("ledger lock")
+            .push(record.clone(), leaf))
+    }
+    async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
+        Ok(self.index.lock().expect("ledger lock").get(index))
+    }
+    async fn size(&self) -> Result<u64, LedgerError> {
+        Ok(self.index.lock().expect("ledger lock").leaves.len() as u64)
+    }
+    async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError> {
+        let idx = self.index.lock().expect("ledger lock");
+        Ok(idx.by_artifact.get(artifact).cloned().unwrap_or_default())
+    }
+    async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError> {
+        Ok(self.index.lock().expect("ledger lock").leaves(start, end))
+    }
+}
+
+/// A ledger in a file, one record per line, verified when opened.
+pub struct FileLedger {
+    path: PathBuf,
+    state: Mutex<(File, Index)>,
+}
+
+impl FileLedger {
+    /// Opens (or creates) `dir/ledger.jsonl`, takes an exclusive lock on it and
+    /// verifies every line. A last line cut short by a crash (no newline; never
+    /// acknowledged) is dropped; any other damage is refused.
+    pub fn open(dir: &Path) -> Result<Self, LedgerError> {
+        let path = dir.join("ledger.jsonl");
+        let p = path.display().to_string();
+        let io = |what, source| LedgerError::Io {
+            path: p.clone(),
+            what,
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("creating the directory", e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| io("opening", e))?;
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => LedgerError::Locked(p.clone()),
+            std::fs::TryLockError::Error(e) => io("locking", e),
+        })?;
+        let mut index = Index::default();
+        let mut reader = BufReader::new(&file);
+        let mut good_len = 0u64;
+        let mut line = String::new();
+        let mut lineno = 0;
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(|e| io("reading", e))?;
+            if n == 0 {
+                break;
+            }
+            lineno += 1;
+            if !line.ends_with('\n') {
+                tracing::warn!(ledger = %p, line = lineno, "dropping a record cut short by a crash");
+                break;
+            }
+            let corrupt = |why: String| LedgerError::Corrupt {
+                path: p.clone(),
+                line: lineno,
+                why,
+            };
+            let body = &line[..line.len() - 1];
+            let (leaf_hex, json) = body
+                .split_once(' ')
+                .ok_or_else(|| corrupt("no leaf hash".into()))?;
+            let want = leaf_hash(json.as_bytes());
+            if hex::encode(want) != leaf_hex {
+                return Err(corrupt(format!(
+                    "leaf hash {leaf_hex} does not match the record (which hashes to {})",
+                    hex::encode(want)
+                )));
+            }
+            let record: LedgerRecord =
+                serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+            index.push(record, want);
+            good_len += n as u64;
+        }
+        drop(reader);
+        if file.metadata().map_err(|e| io("reading", e))?.len() != good_len {
+            file.set_len(good_len)
+                .map_err(|e| io("dropping a torn record", e))?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(|e| io("seeking", e))?;
+        Ok(FileLedger {
+            path,
+            state: Mutex::new((file, index)),
+        })
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl Ledger for FileLedger {
+    async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError> {
+        let json = record.canonical_bytes();
+        let leaf = leaf_hash(&json);
+        let mut line = Vec::with_capacity(json.len() + 66);
+        line.extend_from_slice(hex::encode(leaf).as_bytes());
+        line.push(b' ');
+        line.extend_from_slice(&json);
+        line.push(b'\n');
+        let mut state = self.state.lock().expect("ledger lock");
+        let (file, index) = &mut *state;
+        let io = |what, source| LedgerError::Io {
+            path: self.path.display().to_string(),
+            what,
+            source,
+        };
+        file.write_all(&line).map_err(|e| io("appending", e))?;
+        file.sync_data().map_err(|e| io("syncing", e))?;
+        Ok(index.push(record.clone(), leaf))
+    }
+    async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
+        Ok(self.state.lock().expect("ledger lock").1.get(index))
+    }
+    async fn size(&self) -> Result<u64, LedgerError> {
+        Ok(self.state.lock().expect("ledger lock").1.leaves.len() as u64)
+    }
+    async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError> {
+        let state = self.state.lock().expect("ledger lock");
+        Ok(state
+            .1
+            .by_artifact
+            .get(artifact)
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError> {
+        Ok(self.state.lock().expect("ledger lock").1.leaves(start, end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    #[tokio::test]
+    async fn memory_ledger_conforms() {
+        conformance::ledger(&MemoryLedger::new()).await;
+    }
+
+    #[tokio::test]
+    async fn file_ledger_conforms_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (size, root) = {
+            let l = FileLedger::open(dir.path()).unwrap();
+            conformance::ledger(&l).await;
+            let size = l.size().await.unwrap();
+            (size, l.root_at(size).await.unwrap())
+        };
+        let l = FileLedger::open(dir.path()).unwrap();
+        assert_eq!(l.size().await.unwrap(), size);
+        assert_eq!(l.root_at(size).await.unwrap(), root);
+    }
+
+    #[tokio::test]
+    async fn file_ledger_refuses_a_second_opener() {
+        let dir = tempfile::tempdir().unwrap();
+        let _l = FileLedger::open(dir.path()).unwrap();
+        assert!(matches!(
+            FileLedger::open(dir.path()),
+            Err(LedgerError::Locked(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn file_ledger_detects_tampering_and_drops_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let l = FileLedger::open(dir.path()).unwrap();
+            for i in 0..3 {
+                l.append(&conformance::sample_record(i)).await.unwrap();
+            }
+        }
+        let path = dir.path().join("ledger.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A torn last record is dropped, the others stay.
+        std::fs::write(&path, format!("{text}abc")).unwrap();
+        let l = FileLedger::open(dir.path()).unwrap();
+        assert_eq!(l.size().await.unwrap(), 3);
+        drop(l);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // An edited record is refused, naming its line.
+        let tampered = text.replacen("\"rpm\"", "\"srpm\"", 1);
+        assert_ne!(tampered, text);
+        std::fs::write(&path, &tampered).unwrap();
+        let err = FileLedger::open(dir.path())
+            .err()
+            .expect("tampering is refused");
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn merkle_root_matches_rfc9162_shape() {
+        let l: Vec<TreeHash> = (0u8..5).map(|i| leaf_hash(&[i])).collect();
+        // MTH(5) = H(1 || MTH(l0..4) || l4), MTH(4) = H(MTH(l0,l1), MTH(l2,l3)).
+        let left = node_hash(&node_hash(&l[0], &l[1]), &node_hash(&l[2], &l[3]));
+        assert_eq!(merkle_root(&l), node_hash(&left, &l[4]));
+        assert_eq!(
+            hex::encode(merkle_root(&[])),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
