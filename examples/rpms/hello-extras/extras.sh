@@ -1,0 +1,2 @@
+#!/bin/sh
+for who in "$@"; do hello "$who"; done

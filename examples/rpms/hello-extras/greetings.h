@@ -1,0 +1,1 @@
+#define HELLO_EXTRAS_GREETINGS { "world", "albs", "rpm" }
