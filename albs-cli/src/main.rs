@@ -1,1 +1,40 @@
-fn main() {}
+//! `albs`: the command line of the albs build system.
+
+mod build;
+mod cli;
+mod ledger;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ALBS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        cli::Command::Build(args) => build::run(&cli.global, args).await,
+        cli::Command::Platform(cmd) => build::platforms(&cli.global, cmd),
+        cli::Command::Ledger(cmd) => ledger::run(&cli.global, cmd).await,
+    }
+}

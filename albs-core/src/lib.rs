@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod model;
 pub mod pipeline;
 pub mod platform;
+pub mod rpmfile;
 pub mod sign;
 pub mod source;
 pub mod spec;

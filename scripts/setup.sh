@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what albs needs on Debian/Ubuntu: the real tools it drives and
+# checks against. Safe to run again; it installs only what is missing.
+#
+#   scripts/setup.sh            system packages for building and testing
+set -euo pipefail
+
+packages=(
+    rpm              # rpmbuild, rpmspec, rpm -K: the build and the oracle
+    bubblewrap       # the build sandbox (no network, private HOME)
+    createrepo-c     # repodata, and the reference for ours
+    git              # local clones and the test fixtures
+    gcc make         # the example packages compile C
+    pkg-config libssl-dev
+    ca-certificates curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo is not installed; install a Rust toolchain (1.94 or newer) with rustup" >&2
+    exit 1
+fi
+echo "setup: ready ($(rpm --version), $(bwrap --version), $(cargo --version))"
