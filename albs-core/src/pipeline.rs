@@ -358,7 +358,10 @@ impl LocalPipeline {
                 events.step(i, &req.sources[i], &Step::Done(TaskState::Failed));
                 continue;
             }
-            let fetched = prepared[i].fetched.as_ref().expect("fetched refs have a tree");
+            let fetched = prepared[i]
+                .fetched
+                .as_ref()
+                .expect("fetched refs have a tree");
             let dir = run_dir.path().join(i.to_string());
             let mut result = results[i].clone();
             self.build_ref(req, i, fetched, &dir, &mut result, &events)
@@ -459,7 +462,11 @@ impl LocalPipeline {
         let log = Arc::new(TaskLog::new(dir.join("src.log"), index, events)?);
         let outcome = self
             .executor
-            .build_srpm(fetched, &self.context(req, Arch::src(), log.clone()), &srpm_out)
+            .build_srpm(
+                fetched,
+                &self.context(req, Arch::src(), log.clone()),
+                &srpm_out,
+            )
             .await?;
         let srpm_path = match outcome {
             BuildOutcome::Built { files } if !files.is_empty() => files[0].clone(),
@@ -501,10 +508,18 @@ impl LocalPipeline {
             events.step(index, source, &Step::BuildingRpms(arch.clone()));
             let out = dir.join(format!("rpms-{arch}"));
             std::fs::create_dir_all(&out).map_err(io("creating an output directory"))?;
-            let log = Arc::new(TaskLog::new(dir.join(format!("{arch}.log")), index, events)?);
+            let log = Arc::new(TaskLog::new(
+                dir.join(format!("{arch}.log")),
+                index,
+                events,
+            )?);
             let outcome = self
                 .executor
-                .build_rpms(&srpm_path, &self.context(req, arch.clone(), log.clone()), &out)
+                .build_rpms(
+                    &srpm_path,
+                    &self.context(req, arch.clone(), log.clone()),
+                    &out,
+                )
                 .await?;
             let log_artifact = self.store_log(&log, arch).await?;
             let mut ar = ArchResult {
@@ -571,7 +586,11 @@ impl LocalPipeline {
         Ok(())
     }
 
-    async fn store_package(&self, path: &Path, kind: ArtifactKind) -> Result<Artifact, PipelineError> {
+    async fn store_package(
+        &self,
+        path: &Path,
+        kind: ArtifactKind,
+    ) -> Result<Artifact, PipelineError> {
         let header = read_header(path)?;
         let stored = self.store.put_file(path).await?;
         Ok(Artifact {
@@ -583,7 +602,11 @@ impl LocalPipeline {
         })
     }
 
-    async fn store_log(&self, log: &TaskLog, arch: &Arch) -> Result<Option<Artifact>, PipelineError> {
+    async fn store_log(
+        &self,
+        log: &TaskLog,
+        arch: &Arch,
+    ) -> Result<Option<Artifact>, PipelineError> {
         log.flush()?;
         let stored = self.store.put_file(&log.path).await?;
         Ok(Some(Artifact {
@@ -625,11 +648,18 @@ fn dep_name(dep: &str) -> &str {
 /// Orders refs so that each comes after the refs whose packages provide its
 /// BuildRequires. Returns the order, each ref's dependencies, and the cycles
 /// found (their refs are then built in the order given).
-pub fn build_order(specs: &[Option<&SpecInfo>]) -> (Vec<usize>, Vec<BTreeSet<usize>>, Vec<Vec<usize>>) {
+pub fn build_order(
+    specs: &[Option<&SpecInfo>],
+) -> (Vec<usize>, Vec<BTreeSet<usize>>, Vec<Vec<usize>>) {
     let mut provider: HashMap<&str, usize> = HashMap::new();
     for (i, s) in specs.iter().enumerate() {
         if let Some(s) = s {
-            for p in s.packages.iter().map(String::as_str).chain(s.provides.iter().map(|p| dep_name(p))) {
+            for p in s
+                .packages
+                .iter()
+                .map(String::as_str)
+                .chain(s.provides.iter().map(|p| dep_name(p)))
+            {
                 provider.entry(p).or_insert(i);
             }
         }
@@ -687,8 +717,13 @@ struct TaskLog {
 }
 
 impl TaskLog {
-    fn new(path: PathBuf, index: usize, events: &Arc<dyn PipelineEvents>) -> Result<Self, PipelineError> {
-        let file = std::fs::File::create(&path).map_err(io(format!("creating {}", path.display())))?;
+    fn new(
+        path: PathBuf,
+        index: usize,
+        events: &Arc<dyn PipelineEvents>,
+    ) -> Result<Self, PipelineError> {
+        let file =
+            std::fs::File::create(&path).map_err(io(format!("creating {}", path.display())))?;
         Ok(TaskLog {
             path,
             file: Mutex::new(std::io::BufWriter::new(file)),
@@ -713,5 +748,55 @@ impl LogSink for TaskLog {
         // reaches the events stream.
         let _ = writeln!(f, "{line}");
         self.events.log(self.index, stream, line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evr::Evr;
+
+    fn spec(name: &str, packages: &[&str], provides: &[&str], brs: &[&str]) -> SpecInfo {
+        SpecInfo {
+            name: name.into(),
+            evr: Evr::new(0, "1", "1"),
+            packages: packages.iter().map(|s| s.to_string()).collect(),
+            provides: provides.iter().map(|s| s.to_string()).collect(),
+            build_requires: brs.iter().map(|s| s.to_string()).collect(),
+            exclusive_arch: vec![],
+            exclude_arch: vec![],
+            noarch: false,
+        }
+    }
+
+    #[test]
+    fn build_order_follows_build_requires() {
+        let extras = spec(
+            "hello-extras",
+            &["hello-extras", "hello-extras-devel"],
+            &[],
+            &["hello >= 1.0", "gcc"],
+        );
+        let docs = spec("albs-docs", &["albs-docs"], &["albs-docs = 2.1-3"], &[]);
+        let hello = spec("hello", &["hello"], &["greeter = 1.0"], &["gcc", "make"]);
+        let tool = spec("tool", &["tool"], &[], &["greeter"]);
+        let specs = [Some(&extras), Some(&docs), Some(&hello), Some(&tool)];
+        let (order, deps, cycles) = build_order(&specs);
+        assert!(cycles.is_empty());
+        let pos = |i| order.iter().position(|&x| x == i).unwrap();
+        assert!(pos(2) < pos(0), "hello before hello-extras: {order:?}");
+        assert!(pos(2) < pos(3), "greeter's provider before tool: {order:?}");
+        assert_eq!(deps[0], BTreeSet::from([2]));
+        assert_eq!(order.len(), 4);
+    }
+
+    #[test]
+    fn build_order_reports_cycles_and_keeps_every_ref() {
+        let a = spec("a", &["a"], &[], &["b"]);
+        let b = spec("b", &["b"], &[], &["a"]);
+        let c = spec("c", &["c"], &[], &[]);
+        let (order, _, cycles) = build_order(&[Some(&a), Some(&b), Some(&c), None]);
+        assert_eq!(order, vec![2, 3, 0, 1]);
+        assert_eq!(cycles, vec![vec![0, 1]]);
     }
 }
