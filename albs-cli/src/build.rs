@@ -125,9 +125,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("creating the data directory {}", data.display()))?;
     let store = Arc::new(DirStore::open(data.join("artifacts"))?);
-    let ledger = Arc::new(
-        FileLedger::open(&data.join("ledger")).context("opening the ledger")?,
-    );
+    let ledger = Arc::new(FileLedger::open(&data.join("ledger")).context("opening the ledger")?);
     let lookaside = match &args.lookaside {
         Some(l) => parse_lookaside(l),
         None => Lookaside::Dir(data.join("lookaside")),

@@ -18,7 +18,10 @@ pub async fn run(global: &Global, cmd: LedgerCommand) -> anyhow::Result<ExitCode
             if json {
                 println!("{}", serde_json::json!({ "size": size, "root": root }));
             } else {
-                println!("ledger {}: {size} records, tree head {root}", ledger.path().display());
+                println!(
+                    "ledger {}: {size} records, tree head {root}",
+                    ledger.path().display()
+                );
             }
         }
         LedgerCommand::Find { sha256, json } => {

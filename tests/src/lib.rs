@@ -1,1 +1,4 @@
-//! x
+//! Shared helpers of the albs end-to-end tests: fixtures made by scripts
+//! and servers started on loopback.
+
+pub mod fixtures;
