@@ -35,7 +35,8 @@ pub fn read_header(path: &Path) -> Result<PackageHeader, RpmFileError> {
         message,
     };
     let meta = rpm::PackageMetadata::open(path).map_err(|e| invalid(e.to_string()))?;
-    let text = |r: Result<&str, rpm::Error>| r.map(str::to_owned).map_err(|e| invalid(e.to_string()));
+    let text =
+        |r: Result<&str, rpm::Error>| r.map(str::to_owned).map_err(|e| invalid(e.to_string()));
     let source = meta.is_source_package();
     let arch = if source {
         Arch::src()
