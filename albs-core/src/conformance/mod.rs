@@ -6,6 +6,7 @@
 
 mod build;
 mod source;
+pub use source::{SourceFixture, source_fetcher};
 
 use std::path::PathBuf;
 

@@ -9,6 +9,8 @@ mod git;
 mod lookaside;
 mod memory;
 mod metadata;
+mod srpm;
+mod tree;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,8 @@ pub use git::GitFetcher;
 pub use lookaside::Lookaside;
 pub use memory::MemoryFetcher;
 pub use metadata::{
-    LookasideEntry, check_archive, parse_metadata, parse_sources, safe_relative_path,
+    LookasideEntry, check_archive, is_archive_name, parse_metadata, parse_sources,
+    safe_relative_path,
 };
 
 /// Which commit of a repository to build.
@@ -119,7 +122,7 @@ pub struct FetchedSource {
     pub sources_dir: PathBuf,
     /// Lookaside sources fetched into the tree, verified.
     pub lookaside: Vec<VerifiedSource>,
-    /// The SRPM file, for SRPM refs.
+    /// The SRPM file, relative to `root` like `spec`, for SRPM refs.
     pub srpm: Option<PathBuf>,
 }
 
