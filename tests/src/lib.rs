@@ -2,3 +2,4 @@
 //! and servers started on loopback.
 
 pub mod fixtures;
+pub mod git_http;

@@ -71,10 +71,25 @@ fn location(url: &str) -> Result<gix::Url, SourceError> {
                 "unsupported URL scheme {scheme}:// (want a path, file://, http:// or https://)"
             )));
         }
-        return gix::Url::try_from(url).map_err(|e| bad(e.to_string()));
+        return gix::Url::try_from(url).map_err(|e| bad(chain(&e)));
     }
     let path = std::path::absolute(url).map_err(|e| bad(e.to_string()))?;
-    gix::Url::try_from(path).map_err(|e| bad(e.to_string()))
+    gix::Url::try_from(path).map_err(|e| bad(chain(&e)))
+}
+
+/// An error and its causes, `: `-separated, each said once.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// Clones `url` into `root`, checks out `reference` (the remote `HEAD` when
@@ -82,7 +97,7 @@ fn location(url: &str) -> Result<gix::Url, SourceError> {
 fn clone_at(url: &str, reference: Option<&GitRef>, root: &Path) -> Result<String, SourceError> {
     let git = |e: gix::Error| SourceError::Git {
         url: url.to_owned(),
-        message: e.to_string(),
+        message: chain(&e),
     };
     let interrupt = AtomicBool::new(false);
     let mut prepare = gix::prepare_clone(location(url)?, root)
@@ -98,7 +113,7 @@ fn clone_at(url: &str, reference: Option<&GitRef>, root: &Path) -> Result<String
             .head_id()
             .map_err(|e| SourceError::Git {
                 url: url.to_owned(),
-                message: format!("the repository has no HEAD commit: {e}"),
+                message: format!("the repository has no HEAD commit: {}", chain(&e)),
             })?
             .detach(),
         Some(r) => {
