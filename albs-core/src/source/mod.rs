@@ -4,6 +4,16 @@
 //! The [`SourceFetcher`] port has two implementations here: [`GitFetcher`]
 //! (gix, plus a [`Lookaside`] store reached as a directory or over HTTP) and
 //! [`MemoryFetcher`] (record/replay of trees held in memory, for tests).
+//!
+//! Both prepare a checked-out tree the same way: the spec is found at the
+//! root or in `SPECS/` (several: the one named after the repository);
+//! sources live in `SOURCES/` (when it exists or the spec is in `SPECS/`) or
+//! at the root; every line of `.<name>.metadata` and `sources` is fetched
+//! from the [`Lookaside`] store by checksum unless the tree already has the
+//! file with that checksum, streamed through a temporary file and verified
+//! before it is moved into place. Paths that leave the tree, writes through
+//! symlinks of the tree, and tar archives whose members or links escape are
+//! refused with [`SourceError::UnsafePath`].
 
 mod git;
 mod lookaside;

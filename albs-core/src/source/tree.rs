@@ -49,6 +49,7 @@ pub(crate) fn repo_name(url: &str) -> String {
         .next()
         .unwrap_or(url)
         .trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/.git").unwrap_or(trimmed);
     let last = trimmed.rsplit('/').next().unwrap_or("");
     let last = last.strip_suffix(".git").unwrap_or(last);
     let ok = !last.is_empty()
@@ -391,4 +392,19 @@ fn sorted_entries(dir: &Path) -> Result<Vec<String>, SourceError> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_come_from_the_url() {
+        assert_eq!(repo_name("https://git.example/rpms/bash.git"), "bash");
+        assert_eq!(repo_name("/srv/rpms/hello/"), "hello");
+        assert_eq!(repo_name("file:///srv/rpms/hello/.git"), "hello");
+        assert_eq!(repo_name("https://x/a/hello?x=1"), "hello");
+        assert_eq!(repo_name("/"), "tree");
+        assert_eq!(repo_name("/srv/.hidden"), "tree");
+    }
 }
