@@ -7,6 +7,7 @@
 //! in advance, for tests of what sits above the executor).
 
 mod rpmbuild;
+mod run;
 mod scripted;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use crate::platform::Platform;
 use crate::source::FetchedSource;
 
 pub use rpmbuild::{RpmbuildExecutor, Sandbox};
-pub use scripted::ScriptedExecutor;
+pub use scripted::{Call, Scripted, ScriptedExecutor, Step, When};
 
 /// How many log lines a failed outcome carries.
 pub const LOG_TAIL_LINES: usize = 40;

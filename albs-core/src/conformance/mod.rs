@@ -5,6 +5,7 @@
 //! behaviour that failed.
 
 mod build;
+pub use build::{BuildFixture, build_executor};
 mod source;
 pub use source::{SourceFixture, source_fetcher};
 
