@@ -21,7 +21,7 @@ pub enum HashAlgo {
 
 impl HashAlgo {
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             HashAlgo::Sha256 => 32,
             HashAlgo::Sha512 => 64,
@@ -102,7 +102,7 @@ impl MemorySigner {
     fn mac(&self, algo: HashAlgo, digest: &[u8]) -> [u8; 32] {
         let mut h = sha2::Sha256::new();
         h.update(self.secret);
-        h.update([algo.len() as u8]);
+        h.update([algo.digest_len() as u8]);
         h.update(digest);
         h.finalize().into()
     }
@@ -114,10 +114,10 @@ impl Signer for MemorySigner {
         &self.identity
     }
     async fn sign(&self, algo: HashAlgo, digest: &[u8]) -> Result<Vec<u8>, SignError> {
-        if digest.len() != algo.len() {
+        if digest.len() != algo.digest_len() {
             return Err(SignError::BadDigest {
                 algo,
-                want: algo.len(),
+                want: algo.digest_len(),
                 got: digest.len(),
             });
         }

@@ -69,7 +69,7 @@ pub async fn artifact_store(store: &dyn ArtifactStore) {
 /// A ledger record for tests, distinct for each `i`.
 pub fn sample_record(i: u64) -> LedgerRecord {
     LedgerRecord {
-        kind: if i % 2 == 0 {
+        kind: if i.is_multiple_of(2) {
             RecordKind::Rpm
         } else {
             RecordKind::Srpm
