@@ -395,3 +395,147 @@ mod tests {
         assert!(Nevra::from_file_name("nodash.rpm").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use Ordering::*;
+    use proptest::prelude::*;
+
+    /// Version strings from a small alphabet, so that random strings share
+    /// segments and compare deep into each other.
+    fn version() -> impl Strategy<Value = String> {
+        "[0-9a-cA-C.~^_+]{0,10}"
+    }
+
+    /// An even smaller alphabet for triples, where transitivity needs
+    /// related strings to be interesting.
+    fn tiny_version() -> impl Strategy<Value = String> {
+        "[001aB.~^]{0,6}"
+    }
+
+    /// A version `Evr` can parse and print: non-empty, no `-` or `:`.
+    fn evr_version() -> impl Strategy<Value = String> {
+        "[0-9a-zA-Z.~^_+]{1,10}"
+    }
+
+    fn evr() -> impl Strategy<Value = Evr> {
+        (
+            prop_oneof![3 => Just(0u32), 1 => any::<u32>()],
+            evr_version(),
+            proptest::option::of("[0-9a-zA-Z.~^_+]{0,10}"),
+        )
+            .prop_map(|(epoch, version, release)| Evr {
+                epoch,
+                version,
+                release,
+            })
+    }
+
+    fn tiny_evr() -> impl Strategy<Value = Evr> {
+        (
+            0u32..2,
+            "[01a.~^]{1,4}",
+            proptest::option::of("[01a.~^]{0,3}"),
+        )
+            .prop_map(|(epoch, version, release)| Evr {
+                epoch,
+                version,
+                release,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn rpmvercmp_is_reflexive(a in version()) {
+            prop_assert_eq!(rpmvercmp(&a, &a), Equal);
+            // Also when the strings are equal but not the same text.
+            let dotted = format!("{a}.");
+            prop_assert_eq!(rpmvercmp(&dotted, &format!("{a}_")), Equal);
+        }
+
+        #[test]
+        fn rpmvercmp_is_antisymmetric(a in version(), b in version()) {
+            prop_assert_eq!(rpmvercmp(&a, &b), rpmvercmp(&b, &a).reverse());
+        }
+
+        #[test]
+        fn rpmvercmp_is_transitive(
+            a in tiny_version(),
+            b in tiny_version(),
+            c in tiny_version(),
+        ) {
+            let le = |x: &str, y: &str| rpmvercmp(x, y) != Greater;
+            if le(&a, &b) && le(&b, &c) {
+                prop_assert!(le(&a, &c), "{a:?} <= {b:?} <= {c:?} but not {a:?} <= {c:?}");
+            }
+            let eq = |x: &str, y: &str| rpmvercmp(x, y) == Equal;
+            if eq(&a, &b) && eq(&b, &c) {
+                prop_assert!(eq(&a, &c));
+            }
+        }
+
+        #[test]
+        fn rpmvercmp_sorts_consistently(mut v in proptest::collection::vec(tiny_version(), 0..12)) {
+            v.sort_by(|a, b| rpmvercmp(a, b));
+            for i in 0..v.len() {
+                for j in i + 1..v.len() {
+                    prop_assert_ne!(
+                        rpmvercmp(&v[i], &v[j]),
+                        Greater,
+                        "{:?} sorted before {:?}",
+                        v[i],
+                        v[j]
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn evr_ord_is_consistent_with_eq(a in tiny_evr(), b in tiny_evr(), c in tiny_evr()) {
+            prop_assert_eq!(a.cmp(&b) == Equal, a == b);
+            prop_assert_eq!(a.partial_cmp(&b), Some(a.cmp(&b)));
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            // Ord refines rpm's order: it never contradicts it.
+            if a.rpm_cmp(&b) != Equal {
+                prop_assert_eq!(a.cmp(&b), a.rpm_cmp(&b));
+            }
+            if a == b {
+                prop_assert_eq!(a.rpm_cmp(&b), Equal);
+            }
+            if a <= b && b <= c {
+                prop_assert!(a <= c);
+            }
+        }
+
+        #[test]
+        fn evr_round_trips_through_display(e in evr()) {
+            let text = e.to_string();
+            if e.epoch == 0 {
+                prop_assert!(!text.contains(':'), "{text:?} prints epoch 0");
+            }
+            let back: Evr = text.parse().map_err(|err| TestCaseError::fail(format!("{text:?}: {err}")))?;
+            prop_assert_eq!(back, e);
+        }
+
+        #[test]
+        fn nevra_round_trips_through_display(
+            name in "[a-zA-Z0-9_+][a-zA-Z0-9_+.-]{0,12}",
+            mut evr in evr(),
+            release in "[0-9a-zA-Z.~^_+]{0,6}[0-9a-zA-Z~^_+]",
+            arch in "[a-z0-9_]{1,8}",
+        ) {
+            evr.release = Some(release);
+            let nevra = Nevra { name, evr, arch: arch.parse().unwrap() };
+            let text = nevra.to_string();
+            let back: Nevra = text.parse().map_err(|err| TestCaseError::fail(format!("{text:?}: {err}")))?;
+            prop_assert_eq!(&back, &nevra);
+            let file = nevra.file_name();
+            if nevra.evr.epoch == 0 {
+                prop_assert_eq!(Nevra::from_file_name(&file).unwrap(), nevra);
+            }
+        }
+    }
+}
