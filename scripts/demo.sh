@@ -32,6 +32,6 @@ for f in "$results"/*/*.rpm; do
     rpm -qpi "$f" >/dev/null
 done
 echo
-rpm -qp --qf '%-40{NEVRA} %{SUMMARY}\n' "$results"/*/*.rpm
+rpm -qp --qf '%{NAME}-%{VERSION}-%{RELEASE}.%|SOURCERPM?{%{ARCH}}:{src}|\t%{SUMMARY}\n' "$results"/*/*.rpm
 echo
 "$albs" --data "$data" ledger status

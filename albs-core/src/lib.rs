@@ -11,14 +11,17 @@
 //! Data types know nothing of I/O; async lives in the adapters.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod build;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod db;
 pub mod evr;
 pub mod hash;
 pub mod ledger;
 pub mod model;
 pub mod pipeline;
+pub mod plan;
 pub mod platform;
 pub mod rpmfile;
 pub mod sign;

@@ -216,6 +216,27 @@ pub struct BuildTask {
     pub reason: Option<String>,
     /// What it produced.
     pub artifacts: Vec<Artifact>,
+    /// The package name (from the ref, then from the SRPM once built).
+    #[serde(default)]
+    pub package: Option<String>,
+    /// The node running it or that ran it last.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+/// Options of a build request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildOptions {
+    /// Per-task timeout in seconds, overriding the platform's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// The product the build belongs to (fair scheduling shares the queue
+    /// between products and owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Node labels every task of the build requires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A request to build one or more refs for a platform.
@@ -234,6 +255,9 @@ pub struct Build {
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created: time::OffsetDateTime,
+    /// Options given at creation.
+    #[serde(default)]
+    pub options: BuildOptions,
     /// Its tasks.
     pub tasks: Vec<BuildTask>,
 }

@@ -76,7 +76,13 @@ pub struct Platform {
     /// Repositories build roots are made from.
     #[serde(default)]
     pub repositories: Vec<Repository>,
+    /// Default per-task timeout in seconds (builds may override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
+
+/// The task timeout when neither the platform nor the build sets one: 3 hours.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 3 * 3600;
 
 impl Platform {
     /// Every macro a build for this platform defines, `dist` included.

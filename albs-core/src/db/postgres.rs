@@ -1,0 +1,4 @@
+//! The PostgreSQL store.
+
+/// The PostgreSQL store (being written).
+pub struct PgStore;

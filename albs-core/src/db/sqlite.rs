@@ -1,0 +1,4 @@
+//! The SQLite store.
+
+/// The SQLite store (being written).
+pub struct SqliteStore;
