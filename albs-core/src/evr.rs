@@ -162,17 +162,15 @@ impl Evr {
         }
     }
 
-    /// rpm's ordering: epoch, then version, then release (a missing release is
-    /// compared as the empty string).
+    /// rpm's ordering: epoch, then version, then release; a missing release
+    /// sorts before any present one (as rpm's `rpmverCmp` does).
     pub fn rpm_cmp(&self, other: &Evr) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
             .then_with(|| rpmvercmp(&self.version, &other.version))
-            .then_with(|| {
-                rpmvercmp(
-                    self.release.as_deref().unwrap_or(""),
-                    other.release.as_deref().unwrap_or(""),
-                )
+            .then_with(|| match (&self.release, &other.release) {
+                (Some(a), Some(b)) => rpmvercmp(a, b),
+                (a, b) => a.is_some().cmp(&b.is_some()),
             })
     }
 }
