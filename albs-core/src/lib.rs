@@ -12,7 +12,9 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod build;
+pub mod client;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod db;
