@@ -22,6 +22,7 @@ pub mod evr;
 pub mod hash;
 pub mod ledger;
 pub mod model;
+pub mod node;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;

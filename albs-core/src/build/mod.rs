@@ -22,7 +22,7 @@ use crate::model::{Arch, TaskState};
 use crate::platform::Platform;
 use crate::source::FetchedSource;
 
-pub use rpmbuild::{RpmbuildExecutor, Sandbox};
+pub use rpmbuild::{ArchRules, RpmbuildExecutor, Sandbox};
 pub use scripted::{Call, Scripted, ScriptedExecutor, Step, When};
 
 /// How many log lines a failed outcome carries.

@@ -439,7 +439,7 @@ async fn copy_out(found: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, BuildEr
 
 /// The architecture tags of a source package.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct ArchRules {
+pub struct ArchRules {
     /// ExclusiveArch.
     pub exclusive: Vec<String>,
     /// ExcludeArch.
@@ -450,7 +450,7 @@ pub(super) struct ArchRules {
 
 impl ArchRules {
     /// Reads the tags from an SRPM's header (the payload is not read).
-    fn read(srpm: &Path) -> Result<ArchRules, BuildError> {
+    pub fn read(srpm: &Path) -> Result<ArchRules, BuildError> {
         let bad = |message: String| BuildError::BadInput {
             input: srpm.display().to_string(),
             message,
