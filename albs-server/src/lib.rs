@@ -1,14 +1,205 @@
 //! # albs-server
 //!
-//! The master service of albs. This crate will hold the axum router over the
-//! engine — `router(state)` and `serve(listener, shutdown)` — with the
-//! `/api/v1` REST API (builds, platforms, artifacts, task logs), the node and
-//! sign-node protocols (registration, leased claims, heartbeats, idempotent
-//! completion, streamed uploads checked by sha256), authentication and the
-//! read-only web pages, with state in SQLite or PostgreSQL behind the `Store`
-//! port.
+//! The master service of albs: an axum router over the [`Store`], the
+//! [`ArtifactStore`] and the [`Ledger`], serving the `/api/v1` REST API that
+//! [`albs_core::client`] lists route by route (builds, platforms, artifacts,
+//! task logs), and the node protocol (registration, leased claims,
+//! heartbeats, log lines, streamed uploads checked by sha256, idempotent
+//! completion that records what was built in the ledger).
 //!
-//! Today the local pipeline of albs-core is the only engine; it re-exports it.
+//! [`router`] builds the service for a state; [`serve`] runs it on a listener
+//! with the ticker that puts tasks whose lease ran out back in the queue.
+//!
+//! Authentication is `Authorization: Bearer <token>`; only the token's
+//! sha256 is stored and looked up, and request headers are never logged.
 #![deny(missing_docs)]
 
-pub use albs_core::pipeline::{LocalPipeline, PipelineReport, PipelineRequest};
+mod artifacts;
+mod builds;
+mod error;
+mod extract;
+mod node;
+mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use albs_core::db::{RetryPolicy, Store};
+use albs_core::ledger::Ledger;
+use albs_core::store::ArtifactStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post, put};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+pub use error::AppError;
+
+/// Largest JSON request body, in bytes.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How long a claimed task stays with its node without a heartbeat.
+    pub lease: Duration,
+    /// What happens to a task whose lease ran out.
+    pub retry: RetryPolicy,
+    /// Largest artifact upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How often expired leases are looked for.
+    pub expiry_interval: Duration,
+    /// The URL the server is reached at (`https://albs.example`), for the
+    /// links it hands out; relative links when `None`.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            lease: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            expiry_interval: Duration::from_secs(1),
+            public_base_url: None,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    artifacts: Arc<dyn ArtifactStore>,
+    ledger: Arc<dyn Ledger>,
+    config: ServerConfig,
+    /// Serialises completions so that each artifact is recorded once.
+    completions: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AppState {
+    /// The state of a server over these ports.
+    pub fn new(
+        store: Arc<dyn Store>,
+        artifacts: Arc<dyn ArtifactStore>,
+        ledger: Arc<dyn Ledger>,
+        config: ServerConfig,
+    ) -> Self {
+        AppState {
+            store,
+            artifacts,
+            ledger,
+            config,
+            completions: Arc::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// The `/api/v1` service over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/platforms",
+            get(builds::list_platforms).post(builds::put_platform),
+        )
+        .route(
+            "/api/v1/builds",
+            get(builds::list_builds).post(builds::create_build),
+        )
+        .route(
+            "/api/v1/builds/{id}",
+            get(builds::get_build).delete(builds::delete_build),
+        )
+        .route("/api/v1/builds/{id}/cancel", post(builds::cancel_build))
+        .route("/api/v1/builds/{id}/restart", post(builds::restart_build))
+        .route("/api/v1/tasks/{id}/log", get(builds::read_log))
+        .route("/api/v1/artifacts/{sha256}", get(artifacts::download))
+        .route(
+            "/api/v1/nodes",
+            get(node::list_nodes).post(node::register_node),
+        )
+        .route("/api/v1/node/claim", post(node::claim))
+        .route("/api/v1/node/tasks/{id}/heartbeat", post(node::heartbeat))
+        .route("/api/v1/node/tasks/{id}/log", post(node::append_log))
+        .route(
+            "/api/v1/node/tasks/{id}/artifacts/{sha256}",
+            put(artifacts::upload),
+        )
+        .route("/api/v1/node/tasks/{id}/complete", post(node::complete))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no route {}; the API is under /api/v1", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{} does not take {method}", uri.path()))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, with a ticker
+/// that calls [`Store::expire_leases`] every `config.expiry_interval`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = CancellationToken::new();
+    let ticker = tokio::spawn(expire_leases(state.clone(), stop.clone()));
+    let on_shutdown = stop.clone();
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            on_shutdown.cancel();
+        })
+        .await;
+    stop.cancel();
+    if let Err(e) = ticker.await {
+        tracing::error!(error = %e, "the lease expiry ticker failed");
+    }
+    served
+}
+
+/// Puts tasks whose lease ran out back in the queue, every
+/// `expiry_interval`, until `stop`.
+async fn expire_leases(state: AppState, stop: CancellationToken) {
+    let every = state.config.expiry_interval.max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {
+                match state.store.expire_leases(now(), &state.config.retry).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(tasks = ?ids, "leases expired; tasks requeued or failed");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "expiring leases failed"),
+                }
+            }
+        }
+    }
+}
