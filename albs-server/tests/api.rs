@@ -667,12 +667,13 @@ async fn node_round_trip_records_the_ledger_once() {
     let (path, rpm_sha) = write_file(h.dir.path(), "hello-1.0-1.el9.x86_64.rpm", RPM);
     node.upload(arch.task_id, &rpm_sha, &path).await.unwrap();
     let rpm = artifact("hello-1.0-1.el9.x86_64.rpm", RPM, ArtifactKind::Rpm);
-    node.complete(arch.task_id, &succeeded(vec![rpm.clone()]))
-        .await
-        .unwrap();
-    node.complete(arch.task_id, &succeeded(vec![rpm.clone()]))
-        .await
-        .unwrap();
+    // Two completions at once (a retry racing the first) record it once.
+    let result = succeeded(vec![rpm.clone()]);
+    let (one, two) = tokio::join!(
+        node.complete(arch.task_id, &result),
+        node.complete(arch.task_id, &result)
+    );
+    assert_eq!(one.unwrap(), two.unwrap());
     assert_eq!(h.ledger.size().await.unwrap(), 2);
     let rec = h.ledger.get(1).await.unwrap().unwrap().record;
     assert_eq!(rec.kind, RecordKind::Rpm);
