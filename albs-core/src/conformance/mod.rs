@@ -8,6 +8,8 @@ mod build;
 pub use build::{BuildFixture, build_executor};
 mod source;
 pub use source::{SourceFixture, source_fetcher};
+mod store;
+pub use store::{T0, add_node, git_ref, new_build, put_bundled_platforms, queue_src_tasks, store};
 
 use std::path::PathBuf;
 

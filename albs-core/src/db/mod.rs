@@ -27,6 +27,7 @@
 //!   their attempts reset (a failed src task is rebuilt, and so are the arch
 //!   tasks it failed).
 
+mod common;
 mod postgres;
 mod sqlite;
 
@@ -84,6 +85,10 @@ pub enum DbError {
         /// What cannot be done.
         message: String,
     },
+    /// The request itself is malformed (a bad time filter, a plan whose
+    /// dependencies point outside it, a bad schema name).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(String),

@@ -1,4 +1,166 @@
-//! The SQLite store.
+//! The SQLite store: one file in the data directory, WAL journal, foreign
+//! keys on. Writes are serialised in the process (one async mutex, so
+//! writers queue in order instead of polling SQLite's busy handler) and
+//! across processes (`BEGIN IMMEDIATE`, with a busy timeout); reads run
+//! concurrently beside them.
 
-/// The SQLite store (being written).
-pub struct SqliteStore;
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+// `Duration`, `DbError` and `backend` come with `store_impl.rs`, below.
+
+type Db = sqlx::Sqlite;
+type Conn = sqlx::SqliteConnection;
+type This = SqliteStore;
+
+/// SQLite has no row locks: a write transaction holds the whole database.
+macro_rules! for_update {
+    () => {
+        ""
+    };
+}
+/// SQLite has no row locks: a write transaction holds the whole database.
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
+}
+/// The next number of the round-robin clock (writes are serialised).
+macro_rules! next_claim_seq {
+    () => {
+        "(SELECT COALESCE(MAX(claim_seq), 0) + 1 FROM tasks)"
+    };
+}
+
+/// How long a writer waits for another process's write transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction: the in-process write lock and `BEGIN IMMEDIATE`.
+struct WriteTx {
+    tx: Transaction<'static, Db>,
+    _lock: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+
+    async fn commit(self) -> Result<(), DbError> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database file at `path` and brings
+    /// its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                DbError::Backend(format!(
+                    "cannot open the SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?;
+        Self::migrated(pool, &path.display().to_string()).await
+    }
+
+    /// A fresh database in memory (one connection), for tests.
+    pub async fn memory() -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                DbError::Backend(format!("cannot open an in-memory SQLite database: {e}"))
+            })?;
+        Self::migrated(pool, ":memory:").await
+    }
+
+    async fn migrated(pool: SqlitePool, what: &str) -> Result<Self, DbError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| {
+                DbError::Backend(format!("cannot migrate the SQLite database {what}: {e}"))
+            })?;
+        Ok(SqliteStore {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The connection pool (for maintenance and tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection (the WAL is checkpointed into the file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write(&self) -> Result<WriteTx, DbError> {
+        let lock = self.write_lock.clone().lock_owned().await;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        Ok(WriteTx { tx, _lock: lock })
+    }
+
+    async fn read(&self) -> Result<Transaction<'static, Db>, DbError> {
+        self.pool.begin().await.map_err(backend)
+    }
+}
+
+include!("store_impl.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_on_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("albs.db"))
+            .await
+            .unwrap();
+        crate::conformance::store(&s).await;
+        s.close().await;
+    }
+
+    #[tokio::test]
+    async fn conformance_in_memory() {
+        let s = SqliteStore::memory().await.unwrap();
+        crate::conformance::store(&s).await;
+    }
+}
