@@ -55,7 +55,7 @@ pub fn platforms(global: &Global, cmd: PlatformCommand) -> anyhow::Result<ExitCo
 
 /// Turns a command-line source into a ref: `*.src.rpm` is an SRPM, anything
 /// else a git repository; relative paths become absolute.
-fn parse_source(text: &str, reference: Option<&str>) -> anyhow::Result<SourceRef> {
+pub(crate) fn parse_source(text: &str, reference: Option<&str>) -> anyhow::Result<SourceRef> {
     let is_url = text.contains("://");
     let url = if is_url {
         text.to_owned()
@@ -80,7 +80,7 @@ fn parse_source(text: &str, reference: Option<&str>) -> anyhow::Result<SourceRef
     })
 }
 
-fn parse_lookaside(text: &str) -> Lookaside {
+pub(crate) fn parse_lookaside(text: &str) -> Lookaside {
     if text.starts_with("http://") || text.starts_with("https://") {
         Lookaside::Http(text.trim_end_matches('/').to_owned())
     } else {
@@ -292,7 +292,7 @@ fn print_report(report: &PipelineReport, files: &[Produced<'_>]) {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

@@ -38,6 +38,170 @@ pub enum Command {
     /// The ledger of what was built from what.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Run the server (SQLite in the data directory unless --database-url).
+    Server(ServerArgs),
+    /// Run a build node that claims tasks from a server.
+    Node(NodeArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Submit a build to a server.
+    Submit(SubmitArgs),
+    /// Show builds, or one build with its tasks.
+    Status(StatusArgs),
+    /// Print a task's log (while it runs, with --follow).
+    Logs(LogsArgs),
+    /// Cancel a build, running tasks included.
+    Cancel {
+        /// Server and token.
+        #[command(flatten)]
+        remote: Remote,
+        /// Build id.
+        build: u64,
+    },
+    /// Restart the failed tasks of a build.
+    Restart {
+        /// Server and token.
+        #[command(flatten)]
+        remote: Remote,
+        /// Build id.
+        build: u64,
+    },
+}
+
+/// Where the server is and who we are.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Server URL.
+    #[arg(long, env = "ALBS_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// API token (a user's; a node's for `albs node`).
+    #[arg(long, env = "ALBS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `albs server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// PostgreSQL URL (postgres://…); default: SQLite in the data directory.
+    #[arg(long, env = "ALBS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Also run a build node in this process.
+    #[arg(long)]
+    pub with_node: bool,
+    /// Lease of a claimed task, seconds: a node silent this long loses it.
+    #[arg(long, default_value_t = 30)]
+    pub lease_secs: u64,
+    /// Lookaside store of the local node.
+    #[arg(long, value_name = "DIR-OR-URL")]
+    pub lookaside: Option<String>,
+    /// Run the local node's rpmbuild without the sandbox.
+    #[arg(long)]
+    pub no_sandbox: bool,
+}
+
+/// `albs node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Server URL.
+    #[arg(long, env = "ALBS_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The node's token (from `POST /api/v1/nodes`).
+    #[arg(long, env = "ALBS_NODE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Lookaside store: a directory or an http(s) base URL.
+    #[arg(long, value_name = "DIR-OR-URL")]
+    pub lookaside: Option<String>,
+    /// Run rpmbuild without the sandbox.
+    #[arg(long)]
+    pub no_sandbox: bool,
+}
+
+/// `albs token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a user and print its API token (shown once; only its hash is kept).
+    Create {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        /// The user may manage platforms, nodes and every build.
+        #[arg(long)]
+        admin: bool,
+        /// PostgreSQL URL; default: SQLite in the data directory.
+        #[arg(long, env = "ALBS_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The token expires after this many days.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+/// `albs submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Server and token.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Git repositories (URL or path) or SRPM URLs.
+    #[arg(required = true, value_name = "GIT-URL-OR-PATH")]
+    pub sources: Vec<String>,
+    /// Branch, tag or commit.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Architecture (repeatable; default: every arch of the platform).
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub arches: Vec<String>,
+    /// Platform.
+    #[arg(long, default_value = "almalinux-9")]
+    pub platform: String,
+    /// Per-task timeout, seconds (default: the platform's).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Product, for fair scheduling between products.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Wait until the build ends.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: download every artifact into this directory.
+    #[arg(long, requires = "wait")]
+    pub download: Option<std::path::PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `albs status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Server and token.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// A build id; without it, the newest builds.
+    pub build: Option<u64>,
+    /// How many builds to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `albs logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Server and token.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Task id.
+    pub task: u64,
+    /// Keep printing until the task ends.
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 /// `albs build`.

@@ -3,6 +3,8 @@
 mod build;
 mod cli;
 mod ledger;
+mod remote;
+mod server;
 
 use clap::Parser;
 
@@ -39,5 +41,13 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Build(args) => build::run(&cli.global, args).await,
         cli::Command::Platform(cmd) => build::platforms(&cli.global, cmd),
         cli::Command::Ledger(cmd) => ledger::run(&cli.global, cmd).await,
+        cli::Command::Server(args) => server::server(&cli.global, args).await,
+        cli::Command::Node(args) => server::node(&cli.global, args).await,
+        cli::Command::Token(cmd) => server::token(&cli.global, cmd).await,
+        cli::Command::Submit(args) => remote::submit(args).await,
+        cli::Command::Status(args) => remote::status(args).await,
+        cli::Command::Logs(args) => remote::logs(args).await,
+        cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
+        cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,
     }
 }

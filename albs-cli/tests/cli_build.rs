@@ -16,7 +16,11 @@ fn albs(data: &Path, args: &[&str]) -> Output {
 fn examples(dir: &Path) -> (PathBuf, PathBuf) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/make-fixtures.sh");
     let out = Command::new("bash").arg(script).arg(dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (dir.join("git"), dir.join("lookaside"))
 }
 
@@ -51,7 +55,11 @@ fn build_examples_prints_what_it_produced() {
         assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
         for check in [&["-K", "--nosignature"][..], &["-qpi"][..]] {
             let r = Command::new("rpm").args(check).arg(path).output().unwrap();
-            assert!(r.status.success(), "rpm {check:?} {path}: {}", String::from_utf8_lossy(&r.stderr));
+            assert!(
+                r.status.success(),
+                "rpm {check:?} {path}: {}",
+                String::from_utf8_lossy(&r.stderr)
+            );
         }
     }
     assert_eq!(json["ledger_size"], 10);
@@ -67,16 +75,25 @@ fn build_examples_prints_what_it_produced() {
 #[test]
 fn bad_input_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = albs(tmp.path(), &["build", "--platform", "fedora-99", "/nonexistent"]);
+    let out = albs(
+        tmp.path(),
+        &["build", "--platform", "fedora-99", "/nonexistent"],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("fedora-99") && err.contains("almalinux-9"), "{err}");
+    assert!(
+        err.contains("fedora-99") && err.contains("almalinux-9"),
+        "{err}"
+    );
 
     let out = albs(tmp.path(), &["build", "/nonexistent/repo"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/repo"));
 
-    let out = albs(tmp.path(), &["build", "--arch", "../x", tmp.path().to_str().unwrap()]);
+    let out = albs(
+        tmp.path(),
+        &["build", "--arch", "../x", tmp.path().to_str().unwrap()],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("../x"));
 

@@ -15,9 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{TaskAssignment, TaskResult};
-use crate::build::{
-    ArchRules, BuildContext, BuildExecutor, BuildOutcome, LogSink, LogStream,
-};
+use crate::build::{ArchRules, BuildContext, BuildExecutor, BuildOutcome, LogSink, LogStream};
 use crate::client::{Client, ClientError};
 use crate::model::{Arch, Artifact, ArtifactKind, TaskKind, TaskState};
 use crate::rpmfile::read_header;
@@ -134,7 +132,8 @@ impl BuildNode {
         task: TaskAssignment,
         shutdown: &CancellationToken,
     ) -> Result<TaskEnd, NodeError> {
-        std::fs::create_dir_all(&self.config.work_dir).map_err(io("creating the work directory"))?;
+        std::fs::create_dir_all(&self.config.work_dir)
+            .map_err(io("creating the work directory"))?;
         let work = tempfile::Builder::new()
             .prefix(&format!("task-{}-", task.task_id))
             .tempdir_in(&self.config.work_dir)
@@ -143,10 +142,15 @@ impl BuildNode {
         let lost = CancellationToken::new();
         let log = Arc::new(PushLog::default());
 
+        // Three heartbeats per lease, so one lost request does not lose it.
+        let every = self
+            .config
+            .heartbeat_interval
+            .min(Duration::from_millis(task.lease_secs.max(1) * 1000 / 3));
         let heartbeat = tokio::spawn(heartbeats(
             self.client.clone(),
             task.task_id,
-            self.config.heartbeat_interval,
+            every,
             cancel.clone(),
             lost.clone(),
         ));
@@ -217,7 +221,8 @@ impl BuildNode {
             log: log.clone(),
         };
         let out = work.join("out");
-        std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        std::fs::create_dir_all(&out)
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let mut commit = None;
         let mut noarch = false;
         let (outcome, kind) = match &task.kind {
@@ -270,7 +275,10 @@ impl BuildNode {
             BuildOutcome::Failed { reason, .. } => (TaskState::Failed, Some(reason), vec![]),
             BuildOutcome::TimedOut { after, .. } => (
                 TaskState::TimedOut,
-                Some(format!("timed out after {} s and was killed", after.as_secs())),
+                Some(format!(
+                    "timed out after {} s and was killed",
+                    after.as_secs()
+                )),
                 vec![],
             ),
             BuildOutcome::Cancelled => (TaskState::Cancelled, Some("cancelled".into()), vec![]),
@@ -285,7 +293,10 @@ impl BuildNode {
                 std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?,
             )
             .map_err(|e| format!("{}: {e}", f.display()))?;
-            log.line(LogStream::Albs, &format!("uploading {} ({sha256})", header.nevra));
+            log.line(
+                LogStream::Albs,
+                &format!("uploading {} ({sha256})", header.nevra),
+            );
             self.client
                 .upload(task.task_id, &sha256, f)
                 .await
@@ -330,7 +341,8 @@ async fn heartbeats(
                 cancel.cancel();
             }
             Ok(_) => {}
-            Err(ClientError::Api { status: 409, .. }) | Err(ClientError::Api { status: 404, .. }) => {
+            Err(ClientError::Api { status: 409, .. })
+            | Err(ClientError::Api { status: 404, .. }) => {
                 tracing::warn!(task, "lease lost; stopping the build");
                 lost.cancel();
                 cancel.cancel();

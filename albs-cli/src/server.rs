@@ -1,0 +1,168 @@
+//! `albs server`, `albs node` and `albs token`: running the service.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use albs_core::auth::{hash_token, new_token};
+use albs_core::build::{RpmbuildExecutor, Sandbox};
+use albs_core::client::Client;
+use albs_core::db::{DbError, PgStore, SqliteStore, Store};
+use albs_core::ledger::FileLedger;
+use albs_core::model::Arch;
+use albs_core::node::{BuildNode, NodeConfig};
+use albs_core::source::{GitFetcher, Lookaside};
+use albs_core::store::DirStore;
+use albs_server::{AppState, ServerConfig};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::build::load_platforms;
+use crate::cli::{Global, NodeArgs, ServerArgs, TokenCommand};
+
+/// Opens the store: PostgreSQL when a URL is given, else SQLite in the data directory.
+pub async fn open_store(global: &Global, url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match url {
+        Some(url) => Arc::new(
+            PgStore::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => {
+            std::fs::create_dir_all(&global.data)
+                .with_context(|| format!("creating {}", global.data.display()))?;
+            Arc::new(
+                SqliteStore::open(&global.data.join("albs.db"))
+                    .await
+                    .context("opening the SQLite database")?,
+            )
+        }
+    })
+}
+
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        t.cancel();
+    });
+    token
+}
+
+pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global, args.database_url.as_deref()).await?;
+    for p in load_platforms(global)?.iter() {
+        if store.platform(&p.name).await?.is_none() {
+            store.put_platform(p).await?;
+        }
+    }
+    let artifacts = Arc::new(DirStore::open(global.data.join("artifacts"))?);
+    let ledger =
+        Arc::new(FileLedger::open(&global.data.join("ledger")).context("opening the ledger")?);
+    let config = ServerConfig {
+        lease: Duration::from_secs(args.lease_secs),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store.clone(), artifacts, ledger, config);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    eprintln!("albs server listening on http://{addr}");
+    let shutdown = shutdown_signal();
+
+    let node = if args.with_node {
+        let token = new_token()?;
+        // Each start registers a node of its own: the token of an earlier
+        // run is not kept anywhere.
+        let name = format!("{}-local-{}", crate::build::hostname(), &token[5..13]);
+        let reg = albs_core::api::RegisterNode {
+            name: name.clone(),
+            arches: vec![Arch::host()],
+            labels: vec![],
+            capacity: 1,
+            excluded_packages: vec![],
+        };
+        store
+            .register_node(&reg, &hash_token(&token), time::OffsetDateTime::now_utc())
+            .await?;
+        eprintln!("local build node {name} is running");
+        let client = Client::new(&format!("http://{addr}"), Some(token));
+        let node = make_node(global, client, args.lookaside.as_deref(), args.no_sandbox);
+        let sd = shutdown.clone();
+        Some(tokio::spawn(async move { node.run(sd).await }))
+    } else {
+        None
+    };
+    let sd = shutdown.clone();
+    albs_server::serve(listener, state, async move { sd.cancelled().await }).await?;
+    if let Some(n) = node {
+        n.await??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn make_node(
+    global: &Global,
+    client: Client,
+    lookaside: Option<&str>,
+    no_sandbox: bool,
+) -> BuildNode {
+    let lookaside = match lookaside {
+        Some(l) => crate::build::parse_lookaside(l),
+        None => Lookaside::Dir(global.data.join("lookaside")),
+    };
+    let sandbox = if no_sandbox {
+        Sandbox::None
+    } else {
+        Sandbox::detect()
+    };
+    BuildNode::new(
+        client,
+        Arc::new(GitFetcher::new(lookaside)),
+        Arc::new(RpmbuildExecutor::new(sandbox)),
+        NodeConfig {
+            work_dir: global.data.join("node-work"),
+            ..NodeConfig::default()
+        },
+    )
+}
+
+pub async fn node(global: &Global, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.server, Some(args.token));
+    let node = make_node(global, client, args.lookaside.as_deref(), args.no_sandbox);
+    eprintln!("build node polling {}", args.server);
+    node.run(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(global: &Global, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TokenCommand::Create {
+            user,
+            admin,
+            database_url,
+            days,
+        } => {
+            let store = open_store(global, database_url.as_deref()).await?;
+            let u = match store.create_user(&user, admin).await {
+                Ok(u) => u,
+                Err(DbError::Conflict { .. }) => anyhow::bail!(
+                    "user {user} already exists; choose another name (tokens are shown only once, at creation)"
+                ),
+                Err(e) => return Err(e.into()),
+            };
+            let token = new_token()?;
+            let expires =
+                days.map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d as i64));
+            store
+                .add_user_token(u.id, &hash_token(&token), expires)
+                .await?;
+            // The token is printed once, to stdout only; only its hash is stored.
+            println!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
