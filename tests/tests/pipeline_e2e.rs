@@ -89,18 +89,31 @@ async fn examples_build_in_build_requires_order_and_are_recorded() {
     ]);
     let report = s.pipeline.run(&req, Arc::new(NoEvents)).await.unwrap();
     for r in &report.refs {
-        assert!(r.succeeded(), "{} failed: {:?} {:?}", r.source, r.reason, r.arches);
+        assert!(
+            r.succeeded(),
+            "{} failed: {:?} {:?}",
+            r.source,
+            r.reason,
+            r.arches
+        );
     }
     let pos = |i| report.order.iter().position(|&x| x == i).unwrap();
     assert!(pos(2) < pos(0), "hello is built before hello-extras");
 
     let hello = &report.refs[2];
     assert_eq!(hello.name.as_deref(), Some("hello"));
-    assert_eq!(hello.lookaside.len(), 1, "hello's tarball came from the lookaside");
+    assert_eq!(
+        hello.lookaside.len(),
+        1,
+        "hello's tarball came from the lookaside"
+    );
     let head = git(&ex.repo("hello"), &["rev-parse", "HEAD"]);
     assert_eq!(hello.commit.as_deref(), Some(head.as_str()));
     let srpm = hello.srpm.as_ref().unwrap();
-    assert_eq!(srpm.nevra.as_ref().unwrap().to_string(), "hello-1.0-1.el9.src");
+    assert_eq!(
+        srpm.nevra.as_ref().unwrap().to_string(),
+        "hello-1.0-1.el9.src"
+    );
 
     let extras = &report.refs[0].arches[0];
     let mut names: Vec<String> = extras
@@ -116,13 +129,26 @@ async fn examples_build_in_build_requires_order_and_are_recorded() {
 
     // Every artifact is in the store under its digest and rpm accepts it.
     for r in &report.refs {
-        let all = r.srpm.iter().chain(r.arches.iter().flat_map(|a| a.rpms.iter()));
+        let all = r
+            .srpm
+            .iter()
+            .chain(r.arches.iter().flat_map(|a| a.rpms.iter()));
         for a in all {
             let path = s.store.local_path(&a.sha256).unwrap();
-            let (digest, _) = albs_core::Sha256::of_reader(std::fs::File::open(&path).unwrap()).unwrap();
+            let (digest, _) =
+                albs_core::Sha256::of_reader(std::fs::File::open(&path).unwrap()).unwrap();
             assert_eq!(digest, a.sha256);
-            let out = Command::new("rpm").args(["-K", "--nosignature"]).arg(&path).output().unwrap();
-            assert!(out.status.success(), "rpm -K {}: {}", a.name, String::from_utf8_lossy(&out.stdout));
+            let out = Command::new("rpm")
+                .args(["-K", "--nosignature"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "rpm -K {}: {}",
+                a.name,
+                String::from_utf8_lossy(&out.stdout)
+            );
             // The ledger ties the artifact to its inputs.
             let idx = s.ledger.find_artifact(&a.sha256).await.unwrap();
             assert_eq!(idx.len(), 1, "{} has one ledger record", a.name);
@@ -148,7 +174,12 @@ async fn lookaside_mismatch_is_refused_and_nothing_is_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let ex = make_examples(&tmp.path().join("fx"));
     // Corrupt the blob in the lookaside store: it no longer matches .hello.metadata.
-    let blob = std::fs::read_dir(&ex.lookaside).unwrap().next().unwrap().unwrap().path();
+    let blob = std::fs::read_dir(&ex.lookaside)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut bytes = std::fs::read(&blob).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -157,10 +188,17 @@ async fn lookaside_mismatch_is_refused_and_nothing_is_stored() {
     let data = tmp.path().join("data");
     let s = setup(&data, &ex.lookaside);
     // Something already stored must survive the refused build.
-    let before = s.store.put(Box::pin(&b"earlier artifact"[..]), None).await.unwrap();
+    let before = s
+        .store
+        .put(Box::pin(&b"earlier artifact"[..]), None)
+        .await
+        .unwrap();
     let report = s
         .pipeline
-        .run(&request(vec![git_ref(&ex, "hello", "a9")]), Arc::new(NoEvents))
+        .run(
+            &request(vec![git_ref(&ex, "hello", "a9")]),
+            Arc::new(NoEvents),
+        )
         .await
         .unwrap();
     let r = &report.refs[0];
@@ -203,6 +241,54 @@ async fn a_failed_dependency_stops_its_dependents() {
     assert!(why.contains("exit 7"), "the failing line is shown: {why}");
     let extras = &report.refs[0];
     assert_eq!(extras.state, TaskState::Failed);
-    assert!(extras.reason.as_deref().unwrap().contains("needs hello"), "{:?}", extras.reason);
+    assert!(
+        extras.reason.as_deref().unwrap().contains("needs hello"),
+        "{:?}",
+        extras.reason
+    );
     assert!(!report.succeeded());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integrity_tester_conforms_on_real_packages_and_catches_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ex = make_examples(&tmp.path().join("fx"));
+    let data = tmp.path().join("data");
+    let s = setup(&data, &ex.lookaside);
+    let report = s
+        .pipeline
+        .run(
+            &request(vec![git_ref(&ex, "albs-docs", "a9")]),
+            Arc::new(NoEvents),
+        )
+        .await
+        .unwrap();
+    let rpm = &report.refs[0].arches[0].rpms[0];
+    let good = tmp.path().join(&rpm.name);
+    std::fs::copy(s.store.local_path(&rpm.sha256).unwrap(), &good).unwrap();
+    albs_core::conformance::tester(&IntegrityTester, std::slice::from_ref(&good)).await;
+
+    // Flip a byte of the payload: rpm -K must notice, and the report must fail.
+    let bad = tmp.path().join("corrupt-1-1.noarch.rpm");
+    let mut bytes = std::fs::read(&good).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 0x55;
+    std::fs::write(&bad, bytes).unwrap();
+    let platform = Platforms::bundled().get("almalinux-9").unwrap().clone();
+    let r = albs_core::test::Tester::test(&IntegrityTester, &[good, bad], &platform, &Arch::host())
+        .await
+        .unwrap();
+    assert!(!r.passed());
+    assert!(
+        r.stages[0]
+            .tap
+            .contains("not ok 2 - corrupt-1-1.noarch.rpm"),
+        "{}",
+        r.stages[0].tap
+    );
+    assert!(
+        r.stages[0].tap.contains("ok 1 - albs-docs"),
+        "{}",
+        r.stages[0].tap
+    );
 }
