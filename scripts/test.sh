@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test of the workspace
-# with the real tools (rpm, rpmbuild, bubblewrap, git) and PostgreSQL when
-# ALBS_TEST_DATABASE_URL is set.
+# with the real tools (rpm, rpmbuild, bubblewrap, git) and PostgreSQL: the
+# server at ALBS_TEST_DATABASE_URL, else a throwaway cluster when PostgreSQL
+# is installed, else the PostgreSQL tests say that they are skipped and why.
 #
 #   scripts/test.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/setup.sh"
+
+if [ -z "${ALBS_TEST_DATABASE_URL:-}" ]; then
+    pgdir=$(mktemp -d)
+    chmod 0755 "$pgdir"  # the cluster runs as the postgres user
+    if url=$("$root/scripts/pg-throwaway.sh" start "$pgdir/pg"); then
+        trap '"$root/scripts/pg-throwaway.sh" stop "$pgdir/pg"' EXIT
+        export ALBS_TEST_DATABASE_URL=$url
+        echo "== PostgreSQL: a throwaway cluster at $url"
+    else
+        echo "== PostgreSQL tests will be SKIPPED: ALBS_TEST_DATABASE_URL is not set and no throwaway cluster could be started (see above)"
+    fi
+else
+    echo "== PostgreSQL: $ALBS_TEST_DATABASE_URL"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
