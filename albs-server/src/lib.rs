@@ -8,7 +8,9 @@
 //! completion that records what was built in the ledger).
 //!
 //! [`router`] builds the service for a state; [`serve`] runs it on a listener
-//! with the ticker that puts tasks whose lease ran out back in the queue.
+//! with the ticker that puts tasks whose lease ran out back in the queue,
+//! and, when [`ServerConfig::listener`] is set, the [`listener`] that builds
+//! new tags of watched git repositories (also on `POST /api/v1/hooks/git`).
 //!
 //! Authentication is `Authorization: Bearer <token>`; only the token's
 //! sha256 is stored and looked up, and request headers are never logged.
@@ -18,6 +20,7 @@ mod artifacts;
 mod builds;
 mod error;
 mod extract;
+pub mod listener;
 mod node;
 mod validate;
 
@@ -36,6 +39,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 pub use error::AppError;
+pub use listener::{ListenerConfig, ListenerError, WatchedRepo, glob_match, poll_once};
 
 /// Largest JSON request body, in bytes.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -54,6 +58,9 @@ pub struct ServerConfig {
     /// The URL the server is reached at (`https://albs.example`), for the
     /// links it hands out; relative links when `None`.
     pub public_base_url: Option<String>,
+    /// The git listener: repositories whose new tags are built; `None`
+    /// runs no listener (and the webhook answers 404).
+    pub listener: Option<ListenerConfig>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +71,7 @@ impl Default for ServerConfig {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             expiry_interval: Duration::from_secs(1),
             public_base_url: None,
+            listener: None,
         }
     }
 }
@@ -145,6 +153,7 @@ pub fn router(state: AppState) -> Router {
             put(artifacts::upload),
         )
         .route("/api/v1/node/tasks/{id}/complete", post(node::complete))
+        .route("/api/v1/hooks/git", post(listener::git_hook))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -160,7 +169,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, with a ticker
-/// that calls [`Store::expire_leases`] every `config.expiry_interval`.
+/// that calls [`Store::expire_leases`] every `config.expiry_interval`, and,
+/// when `config.listener` is set, the git listener's [`listener::watch`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -168,6 +178,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let ticker = tokio::spawn(expire_leases(state.clone(), stop.clone()));
+    let watcher = state
+        .config
+        .listener
+        .is_some()
+        .then(|| tokio::spawn(crate::listener::watch(state.clone(), stop.clone())));
     let on_shutdown = stop.clone();
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
@@ -178,6 +193,11 @@ pub async fn serve(
     stop.cancel();
     if let Err(e) = ticker.await {
         tracing::error!(error = %e, "the lease expiry ticker failed");
+    }
+    if let Some(w) = watcher
+        && let Err(e) = w.await
+    {
+        tracing::error!(error = %e, "the git listener failed");
     }
     served
 }
