@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: turns the example packages into git
 # repositories with a lookaside store, builds them all with `albs build`
-# (fetch → SRPM → RPMs → artifact store → ledger, in BuildRequires order), then
-# lets the real rpm check every package it produced.
+# (fetch → SRPM → RPMs → artifact store → ledger, in BuildRequires order) and
+# lets the real rpm check every package it produced; then starts the server
+# (SQLite in the data directory) with a local build node and builds the same
+# packages through it over HTTP.
 #
 #   scripts/demo.sh [DATA_DIR]        (default: ./albs-data)
 set -euo pipefail
@@ -35,3 +37,27 @@ echo
 rpm -qp --qf '%{NAME}-%{VERSION}-%{RELEASE}.%|SOURCERPM?{%{ARCH}}:{src}|\t%{SUMMARY}\n' "$results"/*/*.rpm
 echo
 "$albs" --data "$data" ledger status
+
+echo
+echo "== the same packages through the server and a local build node"
+server_data="$data/server"
+rm -rf "$server_data"
+port=$((20000 + RANDOM % 30000))
+"$albs" --data "$server_data" server --with-node --listen "127.0.0.1:$port" \
+    --lookaside "$fixtures/lookaside" 2>"$data/server.log" &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/api/v1/platforms" >/dev/null && break
+    sleep 0.2
+done
+export ALBS_SERVER="http://127.0.0.1:$port"
+ALBS_TOKEN=$("$albs" --data "$server_data" token create --user demo --admin)
+export ALBS_TOKEN
+"$albs" submit --wait --download "$data/server-results" --platform almalinux-9 \
+    --arch "$(uname -m)" --ref a9 \
+    "$fixtures"/git/hello "$fixtures"/git/albs-docs "$fixtures"/git/hello-extras
+for f in "$data"/server-results/*.rpm; do
+    rpm -K --nosignature "$f"
+done
+kill $server_pid
