@@ -101,6 +101,10 @@ pub struct ServerArgs {
     /// Run the local node's rpmbuild without the sandbox.
     #[arg(long)]
     pub no_sandbox: bool,
+    /// Watch git repositories for new tags (TOML: `[[repos]]` with url,
+    /// tag_pattern, platform, owner; `poll_interval`; `webhook_secret_hash`).
+    #[arg(long, value_name = "FILE")]
+    pub watch: Option<std::path::PathBuf>,
 }
 
 /// `albs node`.

@@ -61,8 +61,23 @@ pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCod
     let artifacts = Arc::new(DirStore::open(global.data.join("artifacts"))?);
     let ledger =
         Arc::new(FileLedger::open(&global.data.join("ledger")).context("opening the ledger")?);
+    let listener_config = match &args.watch {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let cfg: albs_server::listener::ListenerConfig =
+                toml::from_str(&text).with_context(|| {
+                    format!("{} is not a valid watch configuration", file.display())
+                })?;
+            cfg.check()
+                .with_context(|| format!("checking {}", file.display()))?;
+            Some(cfg)
+        }
+        None => None,
+    };
     let config = ServerConfig {
         lease: Duration::from_secs(args.lease_secs),
+        listener: listener_config,
         ..ServerConfig::default()
     };
     let state = AppState::new(store.clone(), artifacts, ledger, config);

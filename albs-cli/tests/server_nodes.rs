@@ -40,6 +40,10 @@ fn free_port() -> u16 {
 }
 
 async fn start(lease_secs: u64) -> Cluster {
+    start_with(lease_secs, |_| vec![]).await
+}
+
+async fn start_with(lease_secs: u64, extra: impl FnOnce(&Path) -> Vec<String>) -> Cluster {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let fixtures = tmp.path().join("fx");
@@ -54,6 +58,7 @@ async fn start(lease_secs: u64) -> Cluster {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let extra = extra(&fixtures);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let server = Proc(
@@ -62,6 +67,7 @@ async fn start(lease_secs: u64) -> Cluster {
             .arg(&data)
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--lease-secs", &lease_secs.to_string()])
+            .args(&extra)
             .env_remove("ALBS_DATABASE_URL")
             .stdout(Stdio::null())
             .spawn()
@@ -369,4 +375,44 @@ async fn logs_stream_while_running_and_cancel_stops_rpmbuild() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("cancel took {:?}", cancelled_at.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watched_repositories_build_their_new_tags() {
+    let c = start_with(30, |fx| {
+        let cfg = fx.join("watch.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "poll_interval = \"200ms\"\n[[repos]]\nurl = \"{}\"\ntag_pattern = \"imports/a9/*\"\nplatform = \"almalinux-9\"\narches = [\"{}\"]\nowner = \"listener\"\n",
+                fx.join("git/hello").display(),
+                Arch::host()
+            ),
+        )
+        .unwrap();
+        vec!["--watch".into(), cfg.display().to_string()]
+    })
+    .await;
+    let t0 = Instant::now();
+    let page = loop {
+        let page = c.admin.builds(&Default::default()).await.unwrap();
+        if !page.builds.is_empty() {
+            break page;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the listener made no build"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(page.builds.len(), 1, "one build for the one matching tag");
+    let b = c.admin.build(page.builds[0].id).await.unwrap();
+    assert_eq!(b.owner, "listener");
+    assert_eq!(
+        b.refs[0],
+        SourceRef::Git {
+            url: c.fixtures.join("git/hello").display().to_string(),
+            reference: Some(GitRef::Tag("imports/a9/hello-1.0-1".into())),
+        }
+    );
 }
