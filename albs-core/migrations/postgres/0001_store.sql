@@ -91,6 +91,12 @@ CREATE TABLE tasks (
     commit_id TEXT,
     log_lines BIGINT NOT NULL DEFAULT 0
 );
+-- The queue churns: vacuum it early so that claims do not wade through
+-- index entries of tasks claimed long ago.
+ALTER TABLE tasks SET (
+    autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_analyze_scale_factor = 0.02
+);
 CREATE INDEX tasks_build ON tasks (build_id);
 CREATE INDEX tasks_ready ON tasks (queue_id, id) WHERE state = 'pending' AND ready;
 CREATE INDEX tasks_served ON tasks (queue_id, claim_seq);

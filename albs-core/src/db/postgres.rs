@@ -34,6 +34,28 @@ macro_rules! next_claim_seq {
     };
 }
 
+/// The class of the advisory locks on builds (`albs` in ASCII), the first
+/// of the two keys; the build id modulo 2^31-1 is the second.
+const BUILD_LOCK_CLASS: i32 = 0x616c_6273;
+
+/// Claims take a build's lock shared and recomputing its state takes it
+/// alone (transaction-scoped advisory locks), so a refresh waits for claims
+/// in flight and sees them, while claims never wait for each other.
+async fn lock_build(conn: &mut Conn, build_id: i64, shared: bool) -> Result<(), DbError> {
+    let sql = if shared {
+        "SELECT pg_advisory_xact_lock_shared($1, ($2 % 2147483647)::INT)"
+    } else {
+        "SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::INT)"
+    };
+    sqlx::query(sql)
+        .bind(BUILD_LOCK_CLASS)
+        .bind(build_id)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 /// Connections of a pool made by [`PgStore::connect`].
 const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
@@ -54,8 +76,21 @@ impl WriteTx {
         &mut self.tx
     }
 
-    async fn commit(self) -> Result<(), DbError> {
-        self.tx.commit().await.map_err(backend)
+    /// Commits when `result` is a success and rolls back at once when it
+    /// is an error (a dropped transaction rolls back only when its
+    /// connection is next used, holding its locks until then).
+    async fn finish<T>(self, result: Result<T, DbError>) -> Result<T, DbError> {
+        match result {
+            Ok(v) => {
+                self.tx.commit().await.map_err(backend)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The error at hand says more than a failed rollback.
+                let _ = self.tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 }
 

@@ -36,6 +36,11 @@ macro_rules! next_claim_seq {
     };
 }
 
+/// Writes are serialised: a build needs no lock of its own.
+async fn lock_build(_conn: &mut Conn, _build_id: i64, _shared: bool) -> Result<(), DbError> {
+    Ok(())
+}
+
 /// How long a writer waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,8 +62,21 @@ impl WriteTx {
         &mut self.tx
     }
 
-    async fn commit(self) -> Result<(), DbError> {
-        self.tx.commit().await.map_err(backend)
+    /// Commits when `result` is a success and rolls back at once when it
+    /// is an error (a dropped transaction rolls back only when its
+    /// connection is next used, holding its locks until then).
+    async fn finish<T>(self, result: Result<T, DbError>) -> Result<T, DbError> {
+        match result {
+            Ok(v) => {
+                self.tx.commit().await.map_err(backend)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The error at hand says more than a failed rollback.
+                let _ = self.tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 }
 

@@ -4,15 +4,18 @@
 // - `Db` (the sqlx database) and `Conn` (its connection type);
 // - `This` (the store type) with `write()` (a write transaction,
 //   `WriteTx`, serialised on SQLite) and `read()` (a consistent read);
+// - `lock_build(conn, build, shared)`: claims take a build's lock shared,
+//   recomputing its state takes it alone (a no-op where writes are
+//   serialised anyway);
 // - the SQL fragments `for_update!()` (row lock of a plain select),
 //   `skip_locked!()` (row lock of the claim pick, skipping locked rows) and
 //   `next_claim_seq!()` (the next number of the round-robin clock).
 //
 // The SQL is the common dialect of SQLite and PostgreSQL: `$n` binds,
-// `RETURNING`, `ON CONFLICT`, partial indexes. On PostgreSQL every
-// transaction takes its row locks in one order (the task rows, by id, then
-// the build row) so concurrent claims, completions and cancels never
-// deadlock.
+// `RETURNING`, `ON CONFLICT`, partial indexes, recursive CTEs. On
+// PostgreSQL every transaction takes its locks in one order (task rows, by
+// id, then the build's lock) and claims never wait for a task row (SKIP
+// LOCKED), so concurrent claims, completions and cancels never deadlock.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -234,7 +237,8 @@ async fn load_task(conn: &mut Conn, task_id: i64) -> Result<BuildTask, DbError> 
     .await
     .map_err(backend)?;
     let arts: Vec<ArtifactRow> = sqlx::query_as(
-        "SELECT task_id, sha256, size, name, kind, nevra FROM artifacts WHERE task_id = $1 ORDER BY id",
+        "SELECT task_id, sha256, size, name, kind, nevra FROM artifacts \
+         WHERE task_id = $1 ORDER BY id",
     )
     .bind(task_id)
     .fetch_all(&mut *conn)
@@ -309,18 +313,13 @@ async fn lock_build_tasks(conn: &mut Conn, build_id: i64) -> Result<Vec<(i64, St
     .map_err(backend)
 }
 
-/// Recomputes the `state` column of a build from its tasks. Takes the build
-/// row lock first so that two transactions that changed different tasks of
-/// one build cannot both write a state computed without the other's change.
+/// Recomputes the `state` column of a build from its tasks. Takes the
+/// build's lock alone first, so the tasks it reads include every claim and
+/// every other change made in the build by transactions that held the lock
+/// before (two completions cannot both write a state computed without the
+/// other's change, nor a completion miss a claim in flight).
 async fn refresh_build_state(conn: &mut Conn, build_id: i64) -> Result<(), DbError> {
-    sqlx::query(concat!(
-        "SELECT id FROM builds WHERE id = $1",
-        for_update!()
-    ))
-    .bind(build_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+    lock_build(conn, build_id, false).await?;
     let states: Vec<String> = sqlx::query_scalar("SELECT state FROM tasks WHERE build_id = $1")
         .bind(build_id)
         .fetch_all(&mut *conn)
@@ -409,7 +408,8 @@ async fn settle(conn: &mut Conn, ended: &Ended) -> Result<(), DbError> {
             .map_err(backend)?;
             sqlx::query(
                 "INSERT INTO artifacts (task_id, sha256, size, name, kind, nevra) \
-                 SELECT $1, sha256, size, name, kind, nevra FROM artifacts WHERE task_id = $2 ORDER BY id",
+                 SELECT $1, sha256, size, name, kind, nevra FROM artifacts \
+                 WHERE task_id = $2 ORDER BY id",
             )
             .bind(m)
             .bind(ended.id)
@@ -456,14 +456,37 @@ async fn settle(conn: &mut Conn, ended: &Ended) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The first task of queue `queue_id` that `node` can run now, locked.
-async fn pick(
+/// Queues with a task ready to run, the one served longest ago first. The
+/// recursive part walks `tasks_ready` one queue at a time (a loose index
+/// scan), so the cost follows the number of busy queues, not of tasks.
+const ACTIVE_QUEUES: &str = "WITH RECURSIVE active (q) AS ( \
+     SELECT MIN(queue_id) FROM tasks WHERE state = 'pending' AND ready \
+     UNION ALL \
+     SELECT (SELECT MIN(t.queue_id) FROM tasks t \
+             WHERE t.state = 'pending' AND t.ready AND t.queue_id > a.q) \
+     FROM active a WHERE a.q IS NOT NULL) \
+   SELECT a.q FROM active a WHERE a.q IS NOT NULL \
+   ORDER BY (SELECT COALESCE(MAX(s.claim_seq), 0) FROM tasks s WHERE s.queue_id = a.q), a.q";
+
+/// Claims for `node` the first task of queue `queue_id` it can run now, in
+/// one statement: the pick (skipping rows other claimers hold) and the
+/// update to running under a lease until `until`.
+async fn take(
     conn: &mut Conn,
     queue_id: i64,
     node: &Node,
     now: i64,
-) -> Result<Option<(i64, i64)>, DbError> {
-    let mut q = QueryBuilder::<Db>::new("SELECT t.id, t.build_id FROM tasks t WHERE t.queue_id = ");
+    until: i64,
+) -> Result<Option<TaskRow>, DbError> {
+    let mut q = QueryBuilder::<Db>::new("UPDATE tasks SET state = 'running', node_id = ");
+    q.push_bind(db_id(node.id));
+    q.push(", node_name = ");
+    q.push_bind(node.name.clone());
+    q.push(", lease_until = ");
+    q.push_bind(until);
+    q.push(", attempts = attempts + 1, cancel_requested = FALSE, claim_seq = ");
+    q.push(next_claim_seq!());
+    q.push(" WHERE id = (SELECT t.id FROM tasks t WHERE t.queue_id = ");
     q.push_bind(queue_id);
     q.push(" AND t.state = 'pending' AND t.ready AND t.mirror_of IS NULL AND t.not_before <= ");
     q.push_bind(now);
@@ -500,10 +523,13 @@ async fn pick(
     }
     q.push(") ORDER BY t.id LIMIT 1");
     q.push(skip_locked!());
-    q.build_query_as::<(i64, i64)>()
+    q.push(
+        ") RETURNING id, build_id, ref_index, arch, state, attempts, reason, package, node_name",
+    );
+    q.build_query_as::<TaskRow>()
         .fetch_optional(&mut *conn)
         .await
-        .map_err(backend)
+        .map_err(|e| missing(e, "node", node.id))
 }
 
 /// Inserts a task's artifacts in order.
@@ -530,16 +556,20 @@ async fn insert_artifacts(conn: &mut Conn, task_id: i64, arts: &[Artifact]) -> R
 impl Store for This {
     async fn put_platform(&self, platform: &Platform) -> Result<(), DbError> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO platforms (name, body) VALUES ($1, $2) \
+        let r: Result<_, DbError> = async {
+            sqlx::query(
+                "INSERT INTO platforms (name, body) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-        )
-        .bind(&platform.name)
-        .bind(to_json(platform)?)
-        .execute(tx.conn())
-        .await
-        .map_err(backend)?;
-        tx.commit().await
+            )
+            .bind(&platform.name)
+            .bind(to_json(platform)?)
+            .execute(tx.conn())
+            .await
+            .map_err(backend)?;
+            Ok(())
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn platforms(&self) -> Result<Vec<Platform>, DbError> {
@@ -561,19 +591,22 @@ impl Store for This {
 
     async fn create_user(&self, name: &str, admin: bool) -> Result<User, DbError> {
         let mut tx = self.write().await?;
-        let id: i64 =
-            sqlx::query_scalar("INSERT INTO users (name, admin) VALUES ($1, $2) RETURNING id")
-                .bind(name)
-                .bind(admin)
-                .fetch_one(tx.conn())
-                .await
-                .map_err(|e| conflict(e, "user", name))?;
-        tx.commit().await?;
-        Ok(User {
-            id: api_u64(id),
-            name: name.to_owned(),
-            admin,
-        })
+        let r: Result<_, DbError> = async {
+            let id: i64 =
+                sqlx::query_scalar("INSERT INTO users (name, admin) VALUES ($1, $2) RETURNING id")
+                    .bind(name)
+                    .bind(admin)
+                    .fetch_one(tx.conn())
+                    .await
+                    .map_err(|e| conflict(e, "user", name))?;
+            Ok(User {
+                id: api_u64(id),
+                name: name.to_owned(),
+                admin,
+            })
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn add_user_token(
@@ -583,7 +616,10 @@ impl Store for This {
         expires: Option<OffsetDateTime>,
     ) -> Result<(), DbError> {
         let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO user_tokens (token_hash, user_id, expires) VALUES ($1, $2, $3)")
+        let r: Result<_, DbError> = async {
+            sqlx::query(
+                "INSERT INTO user_tokens (token_hash, user_id, expires) VALUES ($1, $2, $3)",
+            )
             .bind(&token_hash.0[..])
             .bind(db_id(user_id))
             .bind(expires.map(micros))
@@ -596,7 +632,10 @@ impl Store for This {
                 },
                 _ => conflict(e, "token", "with this hash"),
             })?;
-        tx.commit().await
+            Ok(())
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn user_by_token(
@@ -631,7 +670,8 @@ impl Store for This {
                 .find(|&&d| d >= build.tasks.len() || d == i)
             {
                 return Err(DbError::Invalid(format!(
-                    "task {i} of the plan depends on task {bad}, which is not another task of the plan"
+                    "task {i} of the plan depends on task {bad}, \
+                     which is not another task of the plan"
                 )));
             }
             if t.ref_index >= build.refs.len() {
@@ -643,105 +683,111 @@ impl Store for This {
             }
         }
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT name FROM platforms WHERE name = $1")
-                .bind(&build.platform)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-        if known.is_none() {
-            return Err(DbError::NotFound {
-                what: "platform",
-                id: build.platform.clone(),
-            });
-        }
-        let product = build.options.product.clone().unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO queues (owner, product) VALUES ($1, $2) ON CONFLICT (owner, product) DO NOTHING",
-        )
-        .bind(&build.owner)
-        .bind(&product)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let queue_id: i64 =
-            sqlx::query_scalar("SELECT id FROM queues WHERE owner = $1 AND product = $2")
-                .bind(&build.owner)
-                .bind(&product)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(backend)?;
-        let state = if build.tasks.is_empty() {
-            TaskState::Succeeded
-        } else {
-            TaskState::Pending
-        };
-        let build_id: i64 = sqlx::query_scalar(
-            "INSERT INTO builds (platform, arches, refs, owner, options, timeout_secs, queue_id, state, created) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(&build.platform)
-        .bind(to_json(&build.arches)?)
-        .bind(to_json(&build.refs)?)
-        .bind(&build.owner)
-        .bind(to_json(&build.options)?)
-        .bind(i64::try_from(build.timeout_secs).unwrap_or(i64::MAX))
-        .bind(queue_id)
-        .bind(state_str(state))
-        .bind(micros(now))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let labels: BTreeSet<&String> = build.options.labels.iter().collect();
-        for label in labels {
-            sqlx::query("INSERT INTO build_labels (build_id, label) VALUES ($1, $2)")
-                .bind(build_id)
-                .bind(label)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-        }
-        let mut ids = Vec::with_capacity(build.tasks.len());
-        for t in &build.tasks {
-            let arch = match &t.kind {
-                TaskKind::Src => None,
-                TaskKind::Arch(a) => Some(a.as_str().to_owned()),
-            };
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO tasks (build_id, queue_id, ref_index, arch, package, state, ready) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let known: Option<String> =
+                sqlx::query_scalar("SELECT name FROM platforms WHERE name = $1")
+                    .bind(&build.platform)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            if known.is_none() {
+                return Err(DbError::NotFound {
+                    what: "platform",
+                    id: build.platform.clone(),
+                });
+            }
+            let product = build.options.product.clone().unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO queues (owner, product) VALUES ($1, $2) \
+                 ON CONFLICT (owner, product) DO NOTHING",
             )
-            .bind(build_id)
+            .bind(&build.owner)
+            .bind(&product)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let queue_id: i64 =
+                sqlx::query_scalar("SELECT id FROM queues WHERE owner = $1 AND product = $2")
+                    .bind(&build.owner)
+                    .bind(&product)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            let state = if build.tasks.is_empty() {
+                TaskState::Succeeded
+            } else {
+                TaskState::Pending
+            };
+            let build_id: i64 = sqlx::query_scalar(
+                "INSERT INTO builds \
+                 (platform, arches, refs, owner, options, timeout_secs, queue_id, state, created) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(&build.platform)
+            .bind(to_json(&build.arches)?)
+            .bind(to_json(&build.refs)?)
+            .bind(&build.owner)
+            .bind(to_json(&build.options)?)
+            .bind(i64::try_from(build.timeout_secs).unwrap_or(i64::MAX))
             .bind(queue_id)
-            .bind(i64::try_from(t.ref_index).unwrap_or(i64::MAX))
-            .bind(arch)
-            .bind(&t.package)
-            .bind(t.depends_on.is_empty())
+            .bind(state_str(state))
+            .bind(micros(now))
             .fetch_one(&mut *conn)
             .await
             .map_err(backend)?;
-            ids.push(id);
-        }
-        for (t, id) in build.tasks.iter().zip(&ids) {
-            let on: BTreeSet<usize> = t.depends_on.iter().copied().collect();
-            for d in on {
-                sqlx::query("INSERT INTO task_deps (task_id, depends_on) VALUES ($1, $2)")
-                    .bind(id)
-                    .bind(ids[d])
+            let labels: BTreeSet<&String> = build.options.labels.iter().collect();
+            for label in labels {
+                sqlx::query("INSERT INTO build_labels (build_id, label) VALUES ($1, $2)")
+                    .bind(build_id)
+                    .bind(label)
                     .execute(&mut *conn)
                     .await
                     .map_err(backend)?;
             }
+            let mut ids = Vec::with_capacity(build.tasks.len());
+            for t in &build.tasks {
+                let arch = match &t.kind {
+                    TaskKind::Src => None,
+                    TaskKind::Arch(a) => Some(a.as_str().to_owned()),
+                };
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO tasks (build_id, queue_id, ref_index, arch, package, state, \
+                     ready) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
+                )
+                .bind(build_id)
+                .bind(queue_id)
+                .bind(i64::try_from(t.ref_index).unwrap_or(i64::MAX))
+                .bind(arch)
+                .bind(&t.package)
+                .bind(t.depends_on.is_empty())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+                ids.push(id);
+            }
+            for (t, id) in build.tasks.iter().zip(&ids) {
+                let on: BTreeSet<usize> = t.depends_on.iter().copied().collect();
+                for d in on {
+                    sqlx::query("INSERT INTO task_deps (task_id, depends_on) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(ids[d])
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
+            }
+            let created = load_build(conn, build_id)
+                .await?
+                .ok_or_else(|| DbError::NotFound {
+                    what: "build",
+                    id: build_id.to_string(),
+                })?;
+            Ok(created)
         }
-        let created = load_build(conn, build_id)
-            .await?
-            .ok_or_else(|| DbError::NotFound {
-                what: "build",
-                id: build_id.to_string(),
-            })?;
-        tx.commit().await?;
-        Ok(created)
+        .await;
+        tx.finish(r).await
     }
 
     async fn build(&self, id: u64) -> Result<Option<Build>, DbError> {
@@ -806,7 +852,8 @@ impl Store for This {
         let mut packages: HashMap<i64, Vec<String>> = HashMap::new();
         if !rows.is_empty() {
             let mut p = QueryBuilder::<Db>::new(
-                "SELECT build_id, package FROM tasks WHERE arch IS NULL AND package IS NOT NULL AND build_id IN (",
+                "SELECT build_id, package FROM tasks \
+                 WHERE arch IS NULL AND package IS NOT NULL AND build_id IN (",
             );
             let mut list = p.separated(", ");
             for r in &rows {
@@ -841,95 +888,106 @@ impl Store for This {
 
     async fn delete_build(&self, id: u64) -> Result<(), DbError> {
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let tasks = lock_build_tasks(conn, db_id(id)).await?;
-        for (task, state) in tasks {
-            let state = parse_state(&state)?;
-            if !state.is_final() {
-                return Err(DbError::BadState {
-                    task: api_u64(task),
-                    state,
-                    message: format!(
-                        "build {id} has tasks that have not ended: cancel it and let its running tasks end before deleting it"
-                    ),
-                });
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let tasks = lock_build_tasks(conn, db_id(id)).await?;
+            for (task, state) in tasks {
+                let state = parse_state(&state)?;
+                if !state.is_final() {
+                    return Err(DbError::BadState {
+                        task: api_u64(task),
+                        state,
+                        message: format!(
+                            "build {id} has tasks that have not ended: cancel it and let its \
+                             running tasks end before deleting it"
+                        ),
+                    });
+                }
             }
+            sqlx::query("DELETE FROM builds WHERE id = $1")
+                .bind(db_id(id))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            Ok(())
         }
-        sqlx::query("DELETE FROM builds WHERE id = $1")
-            .bind(db_id(id))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        tx.commit().await
+        .await;
+        tx.finish(r).await
     }
 
     async fn cancel_build(&self, id: u64, _now: OffsetDateTime) -> Result<Build, DbError> {
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        lock_build_tasks(conn, db_id(id)).await?;
-        sqlx::query(
-            "UPDATE tasks SET state = 'cancelled', ready = FALSE \
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            lock_build_tasks(conn, db_id(id)).await?;
+            sqlx::query(
+                "UPDATE tasks SET state = 'cancelled', ready = FALSE \
              WHERE build_id = $1 AND state = 'pending'",
-        )
-        .bind(db_id(id))
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        sqlx::query(
+            )
+            .bind(db_id(id))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            sqlx::query(
             "UPDATE tasks SET cancel_requested = TRUE WHERE build_id = $1 AND state = 'running'",
         )
         .bind(db_id(id))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        refresh_build_state(conn, db_id(id)).await?;
-        let b = load_build(conn, db_id(id)).await?;
-        tx.commit().await?;
-        b.ok_or_else(|| DbError::NotFound {
-            what: "build",
-            id: id.to_string(),
-        })
+            refresh_build_state(conn, db_id(id)).await?;
+            let b = load_build(conn, db_id(id)).await?;
+            b.ok_or_else(|| DbError::NotFound {
+                what: "build",
+                id: id.to_string(),
+            })
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn restart_build(&self, id: u64) -> Result<Build, DbError> {
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let tasks = lock_build_tasks(conn, db_id(id)).await?;
-        for (task, state) in tasks {
-            if !matches!(state.as_str(), "failed" | "timed_out" | "cancelled") {
-                continue;
-            }
-            for sql in [
-                "DELETE FROM artifacts WHERE task_id = $1",
-                "DELETE FROM task_logs WHERE task_id = $1",
-                "UPDATE tasks SET state = 'pending', attempts = 0, reason = NULL, \
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let tasks = lock_build_tasks(conn, db_id(id)).await?;
+            for (task, state) in tasks {
+                if !matches!(state.as_str(), "failed" | "timed_out" | "cancelled") {
+                    continue;
+                }
+                for sql in [
+                    "DELETE FROM artifacts WHERE task_id = $1",
+                    "DELETE FROM task_logs WHERE task_id = $1",
+                    "UPDATE tasks SET state = 'pending', attempts = 0, reason = NULL, \
                  cancel_requested = FALSE, not_before = 0, lease_until = NULL, node_id = NULL, \
                  node_name = NULL, log_lines = 0, noarch = FALSE, commit_id = NULL WHERE id = $1",
-            ] {
-                sqlx::query(sql)
-                    .bind(task)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
+                ] {
+                    sqlx::query(sql)
+                        .bind(task)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
             }
-        }
-        sqlx::query(
-            "UPDATE tasks SET ready = (mirror_of IS NULL AND NOT EXISTS \
+            sqlx::query(
+                "UPDATE tasks SET ready = (mirror_of IS NULL AND NOT EXISTS \
              (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on \
               WHERE d.task_id = tasks.id AND dt.state <> 'succeeded')) \
              WHERE build_id = $1 AND state = 'pending'",
-        )
-        .bind(db_id(id))
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        refresh_build_state(conn, db_id(id)).await?;
-        let b = load_build(conn, db_id(id)).await?;
-        tx.commit().await?;
-        b.ok_or_else(|| DbError::NotFound {
-            what: "build",
-            id: id.to_string(),
-        })
+            )
+            .bind(db_id(id))
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            refresh_build_state(conn, db_id(id)).await?;
+            let b = load_build(conn, db_id(id)).await?;
+            b.ok_or_else(|| DbError::NotFound {
+                what: "build",
+                id: id.to_string(),
+            })
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn register_node(
@@ -939,30 +997,34 @@ impl Store for This {
         now: OffsetDateTime,
     ) -> Result<Node, DbError> {
         let mut tx = self.write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO nodes (name, arches, labels, capacity, excluded_packages, token_hash, last_seen) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&node.name)
-        .bind(to_json(&node.arches)?)
-        .bind(to_json(&node.labels)?)
-        .bind(i64::from(node.capacity))
-        .bind(to_json(&node.excluded_packages)?)
-        .bind(&token_hash.0[..])
-        .bind(micros(now))
-        .fetch_one(tx.conn())
-        .await
-        .map_err(|e| conflict(e, "node", &node.name))?;
-        tx.commit().await?;
-        Ok(Node {
-            id: api_u64(id),
-            name: node.name.clone(),
-            arches: node.arches.clone(),
-            labels: node.labels.clone(),
-            capacity: node.capacity,
-            excluded_packages: node.excluded_packages.clone(),
-            last_seen: Some(from_micros(micros(now))?),
-        })
+        let r: Result<_, DbError> = async {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO nodes (name, arches, labels, capacity, excluded_packages, token_hash, \
+                 last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(&node.name)
+            .bind(to_json(&node.arches)?)
+            .bind(to_json(&node.labels)?)
+            .bind(i64::from(node.capacity))
+            .bind(to_json(&node.excluded_packages)?)
+            .bind(&token_hash.0[..])
+            .bind(micros(now))
+            .fetch_one(tx.conn())
+            .await
+            .map_err(|e| conflict(e, "node", &node.name))?;
+            Ok(Node {
+                id: api_u64(id),
+                name: node.name.clone(),
+                arches: node.arches.clone(),
+                labels: node.labels.clone(),
+                capacity: node.capacity,
+                excluded_packages: node.excluded_packages.clone(),
+                last_seen: Some(from_micros(micros(now))?),
+            })
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn node_by_token(&self, token_hash: &Sha256) -> Result<Option<Node>, DbError> {
@@ -997,98 +1059,96 @@ impl Store for This {
         let now_us = micros(now);
         let until = now_us.saturating_add(duration_micros(lease));
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let seen = sqlx::query("UPDATE nodes SET last_seen = $1 WHERE id = $2")
-            .bind(now_us)
-            .bind(db_id(node.id))
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        if seen.rows_affected() == 0 {
-            return Err(DbError::NotFound {
-                what: "node",
-                id: node.id.to_string(),
-            });
-        }
-        // Queues with work, the one served longest ago first.
-        let queues: Vec<i64> = sqlx::query_scalar(
-            "SELECT q.id FROM queues q \
-             WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.queue_id = q.id AND t.state = 'pending' AND t.ready) \
-             ORDER BY (SELECT COALESCE(MAX(s.claim_seq), 0) FROM tasks s WHERE s.queue_id = q.id), q.id",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let mut picked = None;
-        for q in queues {
-            picked = pick(conn, q, node, now_us).await?;
-            if picked.is_some() {
-                break;
-            }
-        }
-        let Some((task_id, build_id)) = picked else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        sqlx::query(concat!(
-            "UPDATE tasks SET state = 'running', node_id = $1, node_name = $2, lease_until = $3, \
-             attempts = attempts + 1, cancel_requested = FALSE, claim_seq = ",
-            next_claim_seq!(),
-            " WHERE id = $4"
-        ))
-        .bind(db_id(node.id))
-        .bind(&node.name)
-        .bind(until)
-        .bind(task_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| missing(e, "node", node.id))?;
-        // A claim only ever makes a build running.
-        sqlx::query("UPDATE builds SET state = 'running' WHERE id = $1 AND state <> 'running'")
-            .bind(build_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        let task = load_task(conn, task_id).await?;
-        let (refs, platform, timeout): (String, String, i64) =
-            sqlx::query_as("SELECT refs, platform, timeout_secs FROM builds WHERE id = $1")
-                .bind(build_id)
-                .fetch_one(&mut *conn)
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let queues: Vec<i64> = sqlx::query_scalar(ACTIVE_QUEUES)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(backend)?;
-        let refs: Vec<SourceRef> = from_json(&refs, "build refs")?;
-        let source = refs.get(task.ref_index).cloned().ok_or_else(|| {
-            DbError::Backend(format!(
-                "task {task_id} builds ref {} that build {build_id} does not have",
-                task.ref_index
-            ))
-        })?;
-        let srpm = match task.kind {
-            TaskKind::Src => None,
-            TaskKind::Arch(_) => {
-                let row: Option<ArtifactRow> = sqlx::query_as(
-                    "SELECT a.task_id, a.sha256, a.size, a.name, a.kind, a.nevra \
-                     FROM artifacts a JOIN tasks s ON s.id = a.task_id \
-                     WHERE s.build_id = $1 AND s.ref_index = $2 AND s.arch IS NULL AND a.kind = 'srpm' \
-                     ORDER BY a.id LIMIT 1",
-                )
-                .bind(build_id)
-                .bind(i64::try_from(task.ref_index).unwrap_or(i64::MAX))
-                .fetch_optional(&mut *conn)
+            let mut taken = None;
+            for q in queues {
+                taken = take(conn, q, node, now_us, until).await?;
+                if taken.is_some() {
+                    break;
+                }
+            }
+            let seen = sqlx::query("UPDATE nodes SET last_seen = $1 WHERE id = $2")
+                .bind(now_us)
+                .bind(db_id(node.id))
+                .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-                row.map(to_artifact).transpose()?
+            if seen.rows_affected() == 0 {
+                return Err(DbError::NotFound {
+                    what: "node",
+                    id: node.id.to_string(),
+                });
             }
-        };
-        tx.commit().await?;
-        Ok(Some(Claim {
-            task,
-            source,
-            platform,
-            srpm,
-            timeout_secs: api_u64(timeout),
-            lease_until: from_micros(until)?,
-        }))
+            let Some(row) = taken else {
+                return Ok(None);
+            };
+            let (task_id, build_id) = (row.id, row.build_id);
+            // A claim only ever makes a build running; holding the build's lock
+            // shared keeps a concurrent state refresh from missing this claim.
+            lock_build(conn, build_id, true).await?;
+            sqlx::query("UPDATE builds SET state = 'running' WHERE id = $1 AND state <> 'running'")
+                .bind(build_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            let (refs, platform, timeout): (String, String, i64) =
+                sqlx::query_as("SELECT refs, platform, timeout_secs FROM builds WHERE id = $1")
+                    .bind(build_id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            let deps: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT task_id, depends_on FROM task_deps WHERE task_id = $1 ORDER BY depends_on",
+            )
+            .bind(task_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            // A pending task has no artifacts: restart clears them.
+            let task = assemble(vec![row], deps, vec![])?
+                .pop()
+                .ok_or_else(|| DbError::Backend(format!("claimed task {task_id} vanished")))?;
+            let refs: Vec<SourceRef> = from_json(&refs, "build refs")?;
+            let source = refs.get(task.ref_index).cloned().ok_or_else(|| {
+                DbError::Backend(format!(
+                    "task {task_id} builds ref {} that build {build_id} does not have",
+                    task.ref_index
+                ))
+            })?;
+            let srpm = match task.kind {
+                TaskKind::Src => None,
+                TaskKind::Arch(_) => {
+                    let row: Option<ArtifactRow> = sqlx::query_as(
+                        "SELECT a.task_id, a.sha256, a.size, a.name, a.kind, a.nevra \
+                         FROM artifacts a JOIN tasks s ON s.id = a.task_id \
+                         WHERE s.build_id = $1 AND s.ref_index = $2 AND s.arch IS NULL \
+                         AND a.kind = 'srpm' \
+                         ORDER BY a.id LIMIT 1",
+                    )
+                    .bind(build_id)
+                    .bind(i64::try_from(task.ref_index).unwrap_or(i64::MAX))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                    row.map(to_artifact).transpose()?
+                }
+            };
+            Ok(Some(Claim {
+                task,
+                source,
+                platform,
+                srpm,
+                timeout_secs: api_u64(timeout),
+                lease_until: from_micros(until)?,
+            }))
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn heartbeat(
@@ -1100,45 +1160,49 @@ impl Store for This {
     ) -> Result<Lease, DbError> {
         let until = micros(now).saturating_add(duration_micros(lease));
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let cancel: Option<bool> = sqlx::query_scalar(
-            "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND node_id = $3 AND state = 'running' \
-             RETURNING cancel_requested",
-        )
-        .bind(until)
-        .bind(db_id(task_id))
-        .bind(db_id(node_id))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let Some(cancel) = cancel else {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tasks WHERE id = $1")
-                .bind(db_id(task_id))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-            return Err(match exists {
-                None => DbError::NotFound {
-                    what: "task",
-                    id: task_id.to_string(),
-                },
-                Some(_) => DbError::LeaseLost {
-                    node: node_id,
-                    task: task_id,
-                },
-            });
-        };
-        sqlx::query("UPDATE nodes SET last_seen = $1 WHERE id = $2")
-            .bind(micros(now))
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let cancel: Option<bool> = sqlx::query_scalar(
+                "UPDATE tasks SET lease_until = $1 \
+                 WHERE id = $2 AND node_id = $3 AND state = 'running' \
+                 RETURNING cancel_requested",
+            )
+            .bind(until)
+            .bind(db_id(task_id))
             .bind(db_id(node_id))
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-        tx.commit().await?;
-        Ok(Lease {
-            until: from_micros(until)?,
-            cancel,
-        })
+            let Some(cancel) = cancel else {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tasks WHERE id = $1")
+                    .bind(db_id(task_id))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                return Err(match exists {
+                    None => DbError::NotFound {
+                        what: "task",
+                        id: task_id.to_string(),
+                    },
+                    Some(_) => DbError::LeaseLost {
+                        node: node_id,
+                        task: task_id,
+                    },
+                });
+            };
+            sqlx::query("UPDATE nodes SET last_seen = $1 WHERE id = $2")
+                .bind(micros(now))
+                .bind(db_id(node_id))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            Ok(Lease {
+                until: from_micros(until)?,
+                cancel,
+            })
+        }
+        .await;
+        tx.finish(r).await
     }
 
     async fn complete(
@@ -1149,82 +1213,86 @@ impl Store for This {
         _now: OffsetDateTime,
     ) -> Result<BuildTask, DbError> {
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let held: Option<Holding> = sqlx::query_as(concat!(
-            "SELECT ",
-            holding_cols!(),
-            " FROM tasks WHERE id = $1",
-            for_update!()
-        ))
-        .bind(db_id(task_id))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let Some(held) = held else {
-            return Err(DbError::NotFound {
-                what: "task",
-                id: task_id.to_string(),
-            });
-        };
-        let state = parse_state(&held.state)?;
-        if !result.state.is_final() {
-            return Err(DbError::BadState {
-                task: task_id,
-                state,
-                message: format!(
-                    "a completion ends the task (succeeded, failed, excluded, timed_out or cancelled), it cannot make it {}",
-                    result.state
-                ),
-            });
-        }
-        let ours = held.node_id == Some(db_id(node_id));
-        if state.is_final() && ours && state == result.state {
-            // The same completion again: nothing changes.
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let held: Option<Holding> = sqlx::query_as(concat!(
+                "SELECT ",
+                holding_cols!(),
+                " FROM tasks WHERE id = $1",
+                for_update!()
+            ))
+            .bind(db_id(task_id))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let Some(held) = held else {
+                return Err(DbError::NotFound {
+                    what: "task",
+                    id: task_id.to_string(),
+                });
+            };
+            let state = parse_state(&held.state)?;
+            if !result.state.is_final() {
+                return Err(DbError::BadState {
+                    task: task_id,
+                    state,
+                    message: format!(
+                        "a completion ends the task (succeeded, failed, excluded, timed_out or \
+                         cancelled), it cannot make it {}",
+                        result.state
+                    ),
+                });
+            }
+            let ours = held.node_id == Some(db_id(node_id));
+            if state.is_final() && ours && state == result.state {
+                // The same completion again: nothing changes.
+                let task = load_task(conn, held.id).await?;
+                return Ok(task);
+            }
+            if state != TaskState::Running || !ours {
+                return Err(DbError::LeaseLost {
+                    node: node_id,
+                    task: task_id,
+                });
+            }
+            sqlx::query(
+                "UPDATE tasks SET state = $1, reason = $2, lease_until = NULL, \
+                 cancel_requested = FALSE, \
+                 noarch = $3, commit_id = $4, ready = FALSE WHERE id = $5",
+            )
+            .bind(state_str(result.state))
+            .bind(&result.reason)
+            .bind(result.noarch)
+            .bind(&result.commit)
+            .bind(held.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            insert_artifacts(conn, held.id, &result.artifacts).await?;
+            let srpm_name = result
+                .artifacts
+                .iter()
+                .find(|a| a.kind == ArtifactKind::Srpm)
+                .and_then(|a| a.nevra.as_ref())
+                .map(|n| n.name.clone());
+            let ended = Ended {
+                id: held.id,
+                build_id: held.build_id,
+                ref_index: held.ref_index,
+                src: held.arch.is_none(),
+                state: result.state,
+                reason: result.reason.clone(),
+                node_name: held.node_name.clone(),
+                noarch: result.noarch,
+                srpm_name,
+            };
+            settle(conn, &ended).await?;
+            refresh_build_state(conn, held.build_id).await?;
             let task = load_task(conn, held.id).await?;
-            tx.commit().await?;
-            return Ok(task);
+            Ok(task)
         }
-        if state != TaskState::Running || !ours {
-            return Err(DbError::LeaseLost {
-                node: node_id,
-                task: task_id,
-            });
-        }
-        sqlx::query(
-            "UPDATE tasks SET state = $1, reason = $2, lease_until = NULL, cancel_requested = FALSE, \
-             noarch = $3, commit_id = $4, ready = FALSE WHERE id = $5",
-        )
-        .bind(state_str(result.state))
-        .bind(&result.reason)
-        .bind(result.noarch)
-        .bind(&result.commit)
-        .bind(held.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        insert_artifacts(conn, held.id, &result.artifacts).await?;
-        let srpm_name = result
-            .artifacts
-            .iter()
-            .find(|a| a.kind == ArtifactKind::Srpm)
-            .and_then(|a| a.nevra.as_ref())
-            .map(|n| n.name.clone());
-        let ended = Ended {
-            id: held.id,
-            build_id: held.build_id,
-            ref_index: held.ref_index,
-            src: held.arch.is_none(),
-            state: result.state,
-            reason: result.reason.clone(),
-            node_name: held.node_name.clone(),
-            noarch: result.noarch,
-            srpm_name,
-        };
-        settle(conn, &ended).await?;
-        refresh_build_state(conn, held.build_id).await?;
-        let task = load_task(conn, held.id).await?;
-        tx.commit().await?;
-        Ok(task)
+        .await;
+        tx.finish(r).await
     }
 
     async fn expire_leases(
@@ -1234,62 +1302,63 @@ impl Store for This {
     ) -> Result<Vec<u64>, DbError> {
         let now_us = micros(now);
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let lost: Vec<Holding> = sqlx::query_as(concat!(
-            "SELECT ",
-            holding_cols!(),
-            " FROM tasks t WHERE t.state = 'running' AND t.lease_until < $1 ORDER BY t.id",
-            skip_locked!()
-        ))
-        .bind(now_us)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let mut builds = BTreeSet::new();
-        for t in &lost {
-            let attempts = api_u32(t.attempts);
-            let node = t.node_name.as_deref().unwrap_or("(unknown)");
-            let end = if t.cancel_requested {
-                Some((
-                    TaskState::Cancelled,
-                    format!("cancelled; node {node} stopped answering"),
-                ))
-            } else if attempts >= policy.max_attempts {
-                Some((
-                    TaskState::Failed,
-                    format!("node {node} stopped answering; gave up after {attempts} attempts"),
-                ))
-            } else {
-                None
-            };
-            match end {
-                Some((state, reason)) => {
-                    sqlx::query(
-                        "UPDATE tasks SET state = $1, reason = $2, lease_until = NULL, \
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let lost: Vec<Holding> = sqlx::query_as(concat!(
+                "SELECT ",
+                holding_cols!(),
+                " FROM tasks t WHERE t.state = 'running' AND t.lease_until < $1 ORDER BY t.id",
+                skip_locked!()
+            ))
+            .bind(now_us)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let mut builds = BTreeSet::new();
+            for t in &lost {
+                let attempts = api_u32(t.attempts);
+                let node = t.node_name.as_deref().unwrap_or("(unknown)");
+                let end = if t.cancel_requested {
+                    Some((
+                        TaskState::Cancelled,
+                        format!("cancelled; node {node} stopped answering"),
+                    ))
+                } else if attempts >= policy.max_attempts {
+                    Some((
+                        TaskState::Failed,
+                        format!("node {node} stopped answering; gave up after {attempts} attempts"),
+                    ))
+                } else {
+                    None
+                };
+                match end {
+                    Some((state, reason)) => {
+                        sqlx::query(
+                            "UPDATE tasks SET state = $1, reason = $2, lease_until = NULL, \
                          cancel_requested = FALSE, ready = FALSE WHERE id = $3",
-                    )
-                    .bind(state_str(state))
-                    .bind(&reason)
-                    .bind(t.id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    let ended = Ended {
-                        id: t.id,
-                        build_id: t.build_id,
-                        ref_index: t.ref_index,
-                        src: t.arch.is_none(),
-                        state,
-                        reason: Some(reason),
-                        node_name: t.node_name.clone(),
-                        noarch: false,
-                        srpm_name: None,
-                    };
-                    settle(conn, &ended).await?;
-                }
-                None => {
-                    let backoff = duration_micros(policy.backoff_after(attempts));
-                    sqlx::query(
+                        )
+                        .bind(state_str(state))
+                        .bind(&reason)
+                        .bind(t.id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                        let ended = Ended {
+                            id: t.id,
+                            build_id: t.build_id,
+                            ref_index: t.ref_index,
+                            src: t.arch.is_none(),
+                            state,
+                            reason: Some(reason),
+                            node_name: t.node_name.clone(),
+                            noarch: false,
+                            srpm_name: None,
+                        };
+                        settle(conn, &ended).await?;
+                    }
+                    None => {
+                        let backoff = duration_micros(policy.backoff_after(attempts));
+                        sqlx::query(
                         "UPDATE tasks SET state = 'pending', not_before = $1, lease_until = NULL, \
                          node_id = NULL, node_name = NULL WHERE id = $2",
                     )
@@ -1298,15 +1367,17 @@ impl Store for This {
                     .execute(&mut *conn)
                     .await
                     .map_err(backend)?;
+                    }
                 }
+                builds.insert(t.build_id);
             }
-            builds.insert(t.build_id);
+            for b in builds {
+                refresh_build_state(conn, b).await?;
+            }
+            Ok(lost.iter().map(|t| api_u64(t.id)).collect())
         }
-        for b in builds {
-            refresh_build_state(conn, b).await?;
-        }
-        tx.commit().await?;
-        Ok(lost.iter().map(|t| api_u64(t.id)).collect())
+        .await;
+        tx.finish(r).await
     }
 
     async fn append_log(
@@ -1316,48 +1387,51 @@ impl Store for This {
         lines: &[String],
     ) -> Result<u64, DbError> {
         let mut tx = self.write().await?;
-        let conn = tx.conn();
-        let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(concat!(
-            "SELECT state, node_id, log_lines FROM tasks WHERE id = $1",
-            for_update!()
-        ))
-        .bind(db_id(task_id))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let Some((state, holder, count)) = row else {
-            return Err(DbError::NotFound {
-                what: "task",
-                id: task_id.to_string(),
-            });
-        };
-        if state != "running" || holder != Some(db_id(node_id)) {
-            return Err(DbError::LeaseLost {
-                node: node_id,
-                task: task_id,
-            });
+        let r: Result<_, DbError> = async {
+            let conn = tx.conn();
+            let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(concat!(
+                "SELECT state, node_id, log_lines FROM tasks WHERE id = $1",
+                for_update!()
+            ))
+            .bind(db_id(task_id))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+            let Some((state, holder, count)) = row else {
+                return Err(DbError::NotFound {
+                    what: "task",
+                    id: task_id.to_string(),
+                });
+            };
+            if state != "running" || holder != Some(db_id(node_id)) {
+                return Err(DbError::LeaseLost {
+                    node: node_id,
+                    task: task_id,
+                });
+            }
+            let mut next = count;
+            for chunk in lines.chunks(LOG_BATCH) {
+                let mut q = QueryBuilder::<Db>::new("INSERT INTO task_logs (task_id, line, text) ");
+                q.push_values(chunk, |mut row, text| {
+                    row.push_bind(db_id(task_id))
+                        .push_bind(next)
+                        .push_bind(text.clone());
+                    next += 1;
+                });
+                q.build().execute(&mut *conn).await.map_err(backend)?;
+            }
+            if next != count {
+                sqlx::query("UPDATE tasks SET log_lines = $1 WHERE id = $2")
+                    .bind(next)
+                    .bind(db_id(task_id))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(api_u64(next))
         }
-        let mut next = count;
-        for chunk in lines.chunks(LOG_BATCH) {
-            let mut q = QueryBuilder::<Db>::new("INSERT INTO task_logs (task_id, line, text) ");
-            q.push_values(chunk, |mut row, text| {
-                row.push_bind(db_id(task_id))
-                    .push_bind(next)
-                    .push_bind(text.clone());
-                next += 1;
-            });
-            q.build().execute(&mut *conn).await.map_err(backend)?;
-        }
-        if next != count {
-            sqlx::query("UPDATE tasks SET log_lines = $1 WHERE id = $2")
-                .bind(next)
-                .bind(db_id(task_id))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await?;
-        Ok(api_u64(next))
+        .await;
+        tx.finish(r).await
     }
 
     async fn read_log(&self, task_id: u64, from: u64, limit: u32) -> Result<LogChunk, DbError> {
@@ -1395,7 +1469,8 @@ impl Store for This {
 
     async fn mark_tag_seen(&self, repo: &str, tag: &str) -> Result<bool, DbError> {
         let mut tx = self.write().await?;
-        let r = sqlx::query(
+        let r: Result<_, DbError> = async {
+            let r = sqlx::query(
             "INSERT INTO seen_tags (repo, tag) VALUES ($1, $2) ON CONFLICT (repo, tag) DO NOTHING",
         )
         .bind(repo)
@@ -1403,7 +1478,9 @@ impl Store for This {
         .execute(tx.conn())
         .await
         .map_err(backend)?;
-        tx.commit().await?;
-        Ok(r.rows_affected() == 1)
+            Ok(r.rows_affected() == 1)
+        }
+        .await;
+        tx.finish(r).await
     }
 }
