@@ -261,6 +261,39 @@ mod tests {
         s.drop_schema().await.unwrap();
     }
 
+    /// 100,000 builds: every 1000th failed, every 10000th of rare-owner,
+    /// every 5000th for almalinux-8, every 7919th with package rarepkg,
+    /// build i created i seconds after the epoch.
+    #[tokio::test]
+    async fn list_builds_uses_its_indexes_over_100k_builds() {
+        let Some(url) = database_url("db::postgres::list_builds_uses_its_indexes_over_100k_builds")
+        else {
+            return;
+        };
+        let s = PgStore::connect_schema(&url, &fresh_schema("big"))
+            .await
+            .unwrap();
+        let fill = [
+            "INSERT INTO queues (id, owner, product) OVERRIDING SYSTEM VALUE VALUES (1, 'bulk', '')",
+            "INSERT INTO platforms (name, body) VALUES ('almalinux-8', '{}'), ('almalinux-9', '{}')",
+            "INSERT INTO builds \
+             (id, platform, arches, refs, owner, options, timeout_secs, queue_id, state, created) \
+             OVERRIDING SYSTEM VALUE \
+             SELECT i, CASE WHEN i % 5000 = 0 THEN 'almalinux-8' ELSE 'almalinux-9' END, '[]', \
+             '[]', CASE WHEN i % 10000 = 0 THEN 'rare-owner' ELSE 'owner' || (i % 100) END, \
+             '{}', 3600, 1, CASE WHEN i % 1000 = 0 THEN 'failed' ELSE 'succeeded' END, \
+             i * 1000000::BIGINT FROM generate_series(1, 100000) AS i",
+            "INSERT INTO tasks (build_id, queue_id, ref_index, arch, package, state, ready) \
+             SELECT id, 1, 0, NULL, \
+             CASE WHEN id % 7919 = 0 THEN 'rarepkg' ELSE 'pkg' || (id % 500) END, state, FALSE \
+             FROM builds",
+            "ANALYZE builds",
+            "ANALYZE tasks",
+        ];
+        check_list_at_scale(&s, &fill, "EXPLAIN ").await;
+        s.drop_schema().await.unwrap();
+    }
+
     #[tokio::test]
     async fn schemas_are_isolated_and_dropped() {
         let Some(url) = database_url("db::postgres::schemas_are_isolated_and_dropped") else {

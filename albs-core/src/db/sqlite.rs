@@ -176,6 +176,33 @@ mod tests {
         s.close().await;
     }
 
+    /// 100,000 builds: every 1000th failed, every 10000th of rare-owner,
+    /// every 5000th for almalinux-8, every 7919th with package rarepkg,
+    /// build i created i seconds after the epoch.
+    #[tokio::test]
+    async fn list_builds_uses_its_indexes_over_100k_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("big.db")).await.unwrap();
+        let fill = [
+            "INSERT INTO queues (id, owner, product) VALUES (1, 'bulk', '')",
+            "INSERT INTO platforms (name, body) VALUES ('almalinux-8', '{}'), ('almalinux-9', '{}')",
+            "INSERT INTO builds \
+             (id, platform, arches, refs, owner, options, timeout_secs, queue_id, state, created) \
+             WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+             SELECT i, CASE WHEN i % 5000 = 0 THEN 'almalinux-8' ELSE 'almalinux-9' END, '[]', \
+             '[]', CASE WHEN i % 10000 = 0 THEN 'rare-owner' ELSE 'owner' || (i % 100) END, \
+             '{}', 3600, 1, CASE WHEN i % 1000 = 0 THEN 'failed' ELSE 'succeeded' END, \
+             i * 1000000 FROM n",
+            "INSERT INTO tasks (build_id, queue_id, ref_index, arch, package, state, ready) \
+             SELECT id, 1, 0, NULL, \
+             CASE WHEN id % 7919 = 0 THEN 'rarepkg' ELSE 'pkg' || (id % 500) END, state, FALSE \
+             FROM builds",
+            "ANALYZE",
+        ];
+        check_list_at_scale(&s, &fill, "EXPLAIN QUERY PLAN ").await;
+        s.close().await;
+    }
+
     #[tokio::test]
     async fn conformance_in_memory() {
         let s = SqliteStore::memory().await.unwrap();
