@@ -630,6 +630,18 @@ pub async fn claims_follow_the_rules(s: &dyn Store) {
     );
     assert_eq!(by_pkg.builds[0].packages, vec!["bash".to_string()]);
     claim_none(s, &ppc, T0, "the build has no ppc64le task").await;
+    let ghost = Node {
+        id: x86.id + 1_000_000,
+        name: "rules-ghost".into(),
+        ..x86.clone()
+    };
+    assert!(
+        matches!(
+            s.claim(&ghost, T0, LEASE).await,
+            Err(DbError::NotFound { what: "node", .. })
+        ),
+        "only registered nodes claim"
+    );
     let cx = claim_some(s, &x86, T0).await;
     assert_eq!(cx.task.id, t_x86.id);
     assert_eq!(

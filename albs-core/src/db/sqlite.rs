@@ -204,6 +204,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reopened_file_keeps_its_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("albs.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        crate::conformance::put_bundled_platforms(&s).await;
+        let nb = crate::conformance::new_build("keeper", &["bash"], &["x86_64"]);
+        let b = s.create_build(&nb, crate::conformance::T0).await.unwrap();
+        s.close().await;
+        let again = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(again.build(b.id).await.unwrap(), Some(b));
+        again.close().await;
+    }
+
+    #[tokio::test]
     async fn conformance_in_memory() {
         let s = SqliteStore::memory().await.unwrap();
         crate::conformance::store(&s).await;
