@@ -315,8 +315,12 @@ pub trait Store: Send + Sync {
 
     /// Appends log lines to a running task the node holds; returns the new
     /// line count.
-    async fn append_log(&self, node_id: u64, task_id: u64, lines: &[String])
-    -> Result<u64, DbError>;
+    async fn append_log(
+        &self,
+        node_id: u64,
+        task_id: u64,
+        lines: &[String],
+    ) -> Result<u64, DbError>;
     /// Reads up to `limit` log lines of a task from line `from`.
     async fn read_log(&self, task_id: u64, from: u64, limit: u32) -> Result<LogChunk, DbError>;
 
