@@ -187,7 +187,7 @@ impl PgStore {
 
     /// Drops the schema this store was connected to with
     /// [`PgStore::connect_schema`], with everything in it, and closes the
-    /// pool.
+    /// pool (which every clone of the store shares).
     pub async fn drop_schema(self) -> Result<(), DbError> {
         let Some(schema) = self.schema.clone() else {
             return Err(DbError::Invalid(
