@@ -11,7 +11,7 @@ packages=(
     createrepo-c     # repodata, and the reference for ours
     git              # local clones and the test fixtures
     gcc make         # the example packages compile C
-    pkg-config libssl-dev
+    pkg-config libssl-dev libclang-dev gnupg   # sequoia (crypto-openssl runs bindgen); gpg is rpmsign's signer
     ca-certificates curl
 )
 
