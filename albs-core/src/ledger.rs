@@ -5,7 +5,11 @@
 //! Records are leaves of an RFC 9162 Merkle tree: the leaf hash is
 //! `SHA-256(0x00 || record bytes)`, where the record bytes are its canonical
 //! JSON, and [`merkle_root`] gives the tree head over any prefix, so
-//! inclusion and consistency proofs can be served from the same leaves.
+//! inclusion and consistency proofs can be served from the same leaves
+//! ([`LedgerExt::inclusion_proof`], [`LedgerExt::consistency_proof`]; the
+//! algorithms live in [`crate::merkle`]). Both ledgers keep a
+//! [`CompactTree`] of subtree hashes, so heads and proofs cost O(log² n)
+//! hashes, not a rehash of the log.
 //!
 //! [`FileLedger`] keeps one line per record in `ledger.jsonl`
 //! (`<leaf hash hex> <record json>`), fsynced before `append` returns and
@@ -14,20 +18,19 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 
 use crate::evr::Nevra;
 use crate::hash::Sha256;
+use crate::merkle::{CompactTree, ProofError, consistency_ranges, inclusion_ranges};
+pub use crate::merkle::{TreeHash, leaf_hash, merkle_root, node_hash};
 use crate::model::Arch;
 use crate::source::{SourceRef, VerifiedSource};
-
-/// A node or leaf hash of the Merkle tree.
-pub type TreeHash = [u8; 32];
 
 /// What a record attests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +134,18 @@ pub enum LedgerError {
     /// Another process holds the ledger.
     #[error("ledger {0} is in use by another albs process")]
     Locked(String),
+    /// A tree size past the end of the ledger was asked for.
+    #[error("the ledger has {have} records, a tree of {size} was asked for")]
+    BeyondEnd {
+        /// The tree size (or range end) asked for.
+        size: u64,
+        /// Records in the ledger.
+        have: u64,
+    },
+    /// A proof was asked for that cannot exist (an index outside the tree,
+    /// sizes out of order).
+    #[error("no such proof: {0}")]
+    Proof(#[from] ProofError),
     /// Local I/O failed.
     #[error("ledger {path}: {what}: {source}")]
     Io {
@@ -157,6 +172,39 @@ pub trait Ledger: Send + Sync {
     async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError>;
     /// Leaf hashes of records `start..end`.
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError>;
+
+    /// Appends records in order; all are durable when this returns. The
+    /// default appends one at a time; a ledger may write them in one go.
+    async fn append_batch(&self, records: &[LedgerRecord]) -> Result<Vec<Appended>, LedgerError> {
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            out.push(self.append(r).await?);
+        }
+        Ok(out)
+    }
+
+    /// The RFC 9162 Merkle tree hash of each range of records, in order. The
+    /// default reads the leaves and hashes them; a ledger that keeps subtree
+    /// hashes answers without rehashing.
+    async fn range_hashes(&self, ranges: &[Range<u64>]) -> Result<Vec<TreeHash>, LedgerError> {
+        let have = self.size().await?;
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for r in ranges {
+            if r.end > have || r.start > r.end {
+                return Err(LedgerError::BeyondEnd { size: r.end, have });
+            }
+            lo = lo.min(r.start);
+            hi = hi.max(r.end);
+        }
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leaves = self.leaves(lo, hi).await?;
+        Ok(ranges
+            .iter()
+            .map(|r| merkle_root(&leaves[(r.start - lo) as usize..(r.end - lo) as usize]))
+            .collect())
+    }
 }
 
 /// Convenience on top of [`Ledger`].
@@ -164,61 +212,47 @@ pub trait Ledger: Send + Sync {
 pub trait LedgerExt: Ledger {
     /// The RFC 9162 tree head over the first `size` records.
     async fn root_at(&self, size: u64) -> Result<TreeHash, LedgerError> {
-        Ok(merkle_root(&self.leaves(0, size).await?))
+        let whole = 0..size;
+        Ok(self.range_hashes(std::slice::from_ref(&whole)).await?[0])
+    }
+
+    /// The RFC 9162 inclusion proof of record `index` in the tree of the
+    /// first `size` records.
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<TreeHash>, LedgerError> {
+        let have = self.size().await?;
+        if size > have {
+            return Err(LedgerError::BeyondEnd { size, have });
+        }
+        self.range_hashes(&inclusion_ranges(index, size)?).await
+    }
+
+    /// The RFC 9162 consistency proof between the trees of the first `old`
+    /// and the first `new` records.
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<TreeHash>, LedgerError> {
+        let have = self.size().await?;
+        if new > have {
+            return Err(LedgerError::BeyondEnd { size: new, have });
+        }
+        self.range_hashes(&consistency_ranges(old, new)?).await
     }
 }
 
 impl<T: Ledger + ?Sized> LedgerExt for T {}
 
-/// RFC 9162 leaf hash: `SHA-256(0x00 || data)`.
-pub fn leaf_hash(data: &[u8]) -> TreeHash {
-    let mut h = sha2::Sha256::new();
-    h.update([0u8]);
-    h.update(data);
-    h.finalize().into()
-}
-
-/// RFC 9162 interior node hash: `SHA-256(0x01 || left || right)`.
-pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
-    let mut h = sha2::Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
-}
-
-/// RFC 9162 Merkle tree hash of a list of leaf hashes (the empty tree hashes
-/// to `SHA-256("")`).
-pub fn merkle_root(leaves: &[TreeHash]) -> TreeHash {
-    match leaves.len() {
-        0 => sha2::Sha256::digest([]).into(),
-        1 => leaves[0],
-        n => {
-            let k = largest_power_of_two_below(n);
-            node_hash(&merkle_root(&leaves[..k]), &merkle_root(&leaves[k..]))
-        }
-    }
-}
-
-fn largest_power_of_two_below(n: usize) -> usize {
-    debug_assert!(n > 1);
-    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
-}
-
 #[derive(Default)]
 struct Index {
-    leaves: Vec<TreeHash>,
+    tree: CompactTree,
     records: Vec<LedgerRecord>,
     by_artifact: HashMap<Sha256, Vec<u64>>,
 }
 
 impl Index {
     fn push(&mut self, record: LedgerRecord, leaf: TreeHash) -> Appended {
-        let index = self.leaves.len() as u64;
+        let index = self.tree.len();
         if let Some(a) = record.artifact {
             self.by_artifact.entry(a).or_default().push(index);
         }
-        self.leaves.push(leaf);
+        self.tree.push(leaf);
         self.records.push(record);
         Appended {
             index,
@@ -230,16 +264,34 @@ impl Index {
         let i = usize::try_from(index).ok()?;
         Some(Entry {
             index,
-            leaf_hash: *self.leaves.get(i)?,
+            leaf_hash: *self.tree.leaves().get(i)?,
             record: self.records[i].clone(),
         })
     }
 
     fn leaves(&self, start: u64, end: u64) -> Vec<TreeHash> {
-        let len = self.leaves.len();
-        let end = (end as usize).min(len);
+        let leaves = self.tree.leaves();
+        let end = (end as usize).min(leaves.len());
         let start = (start as usize).min(end);
-        self.leaves[start..end].to_vec()
+        leaves[start..end].to_vec()
+    }
+
+    fn size(&self) -> u64 {
+        self.tree.len()
+    }
+
+    fn range_hashes(&self, ranges: &[Range<u64>]) -> Result<Vec<TreeHash>, LedgerError> {
+        ranges
+            .iter()
+            .map(|r| {
+                self.tree
+                    .range_hash(r.clone())
+                    .ok_or(LedgerError::BeyondEnd {
+                        size: r.end,
+                        have: self.tree.len(),
+                    })
+            })
+            .collect()
     }
 }
 
@@ -270,7 +322,7 @@ impl Ledger for MemoryLedger {
         Ok(self.index.lock().expect("ledger lock").get(index))
     }
     async fn size(&self) -> Result<u64, LedgerError> {
-        Ok(self.index.lock().expect("ledger lock").leaves.len() as u64)
+        Ok(self.index.lock().expect("ledger lock").size())
     }
     async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError> {
         let idx = self.index.lock().expect("ledger lock");
@@ -278,6 +330,9 @@ impl Ledger for MemoryLedger {
     }
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError> {
         Ok(self.index.lock().expect("ledger lock").leaves(start, end))
+    }
+    async fn range_hashes(&self, ranges: &[Range<u64>]) -> Result<Vec<TreeHash>, LedgerError> {
+        self.index.lock().expect("ledger lock").range_hashes(ranges)
     }
 }
 
@@ -368,13 +423,23 @@ impl FileLedger {
 #[async_trait]
 impl Ledger for FileLedger {
     async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError> {
-        let json = record.canonical_bytes();
-        let leaf = leaf_hash(&json);
-        let mut line = Vec::with_capacity(json.len() + 66);
-        line.extend_from_slice(hex::encode(leaf).as_bytes());
-        line.push(b' ');
-        line.extend_from_slice(&json);
-        line.push(b'\n');
+        let mut done = self.append_batch(std::slice::from_ref(record)).await?;
+        Ok(done.pop().expect("one record appended"))
+    }
+    /// One write and one fsync for the whole batch; if either fails the file
+    /// is cut back to where it was and nothing is appended.
+    async fn append_batch(&self, records: &[LedgerRecord]) -> Result<Vec<Appended>, LedgerError> {
+        let mut lines = Vec::with_capacity(records.len() * 512);
+        let mut leaves = Vec::with_capacity(records.len());
+        for record in records {
+            let json = record.canonical_bytes();
+            let leaf = leaf_hash(&json);
+            lines.extend_from_slice(hex::encode(leaf).as_bytes());
+            lines.push(b' ');
+            lines.extend_from_slice(&json);
+            lines.push(b'\n');
+            leaves.push(leaf);
+        }
         let mut state = self.state.lock().expect("ledger lock");
         let (file, index) = &mut *state;
         let io = |what, source| LedgerError::Io {
@@ -382,15 +447,30 @@ impl Ledger for FileLedger {
             what,
             source,
         };
-        file.write_all(&line).map_err(|e| io("appending", e))?;
-        file.sync_data().map_err(|e| io("syncing", e))?;
-        Ok(index.push(record.clone(), leaf))
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let before = file.metadata().map_err(|e| io("reading", e))?.len();
+        let written = file
+            .write_all(&lines)
+            .map_err(|e| io("appending", e))
+            .and_then(|()| file.sync_data().map_err(|e| io("syncing", e)));
+        if let Err(e) = written {
+            // Best effort: a torn tail is dropped on the next open anyway.
+            let _ = file.set_len(before);
+            return Err(e);
+        }
+        Ok(records
+            .iter()
+            .zip(leaves)
+            .map(|(r, leaf)| index.push(r.clone(), leaf))
+            .collect())
     }
     async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
         Ok(self.state.lock().expect("ledger lock").1.get(index))
     }
     async fn size(&self) -> Result<u64, LedgerError> {
-        Ok(self.state.lock().expect("ledger lock").1.leaves.len() as u64)
+        Ok(self.state.lock().expect("ledger lock").1.size())
     }
     async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError> {
         let state = self.state.lock().expect("ledger lock");
@@ -404,6 +484,13 @@ impl Ledger for FileLedger {
     async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError> {
         Ok(self.state.lock().expect("ledger lock").1.leaves(start, end))
     }
+    async fn range_hashes(&self, ranges: &[Range<u64>]) -> Result<Vec<TreeHash>, LedgerError> {
+        self.state
+            .lock()
+            .expect("ledger lock")
+            .1
+            .range_hashes(ranges)
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +501,57 @@ mod tests {
     #[tokio::test]
     async fn memory_ledger_conforms() {
         conformance::ledger(&MemoryLedger::new()).await;
+    }
+
+    /// Only the required methods, so the suite runs the trait's defaults.
+    struct Plain(MemoryLedger);
+
+    #[async_trait]
+    impl Ledger for Plain {
+        async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError> {
+            self.0.append(record).await
+        }
+        async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
+            self.0.get(index).await
+        }
+        async fn size(&self) -> Result<u64, LedgerError> {
+            self.0.size().await
+        }
+        async fn find_artifact(&self, artifact: &Sha256) -> Result<Vec<u64>, LedgerError> {
+            self.0.find_artifact(artifact).await
+        }
+        async fn leaves(&self, start: u64, end: u64) -> Result<Vec<TreeHash>, LedgerError> {
+            self.0.leaves(start, end).await
+        }
+    }
+
+    #[tokio::test]
+    async fn default_methods_conform() {
+        conformance::ledger(&Plain(MemoryLedger::new())).await;
+    }
+
+    #[tokio::test]
+    async fn file_ledger_batches_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<LedgerRecord> = (0..50).map(conformance::sample_record).collect();
+        let (root, proof) = {
+            let l = FileLedger::open(dir.path()).unwrap();
+            l.append_batch(&records[..20]).await.unwrap();
+            l.append(&records[20]).await.unwrap();
+            l.append_batch(&records[21..]).await.unwrap();
+            (
+                l.root_at(50).await.unwrap(),
+                l.inclusion_proof(33, 50).await.unwrap(),
+            )
+        };
+        let text = std::fs::read_to_string(dir.path().join("ledger.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 50, "one line per record");
+        let l = FileLedger::open(dir.path()).unwrap();
+        assert_eq!(l.size().await.unwrap(), 50);
+        assert_eq!(l.root_at(50).await.unwrap(), root);
+        assert_eq!(l.inclusion_proof(33, 50).await.unwrap(), proof);
+        let leaf = leaf_hash(&records[33].canonical_bytes());
+        crate::merkle::verify_inclusion(&leaf, 33, 50, &proof, &root).unwrap();
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ pub mod db;
 pub mod evr;
 pub mod hash;
 pub mod ledger;
+pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod pipeline;

@@ -100,7 +100,9 @@ pub fn sample_record(i: u64) -> LedgerRecord {
 
 /// The [`Ledger`] suite: indices are dense, leaf hashes are RFC 9162 over the
 /// canonical record, records read back equal, lookup by artifact, tree heads
-/// of prefixes stay stable as the log grows.
+/// of prefixes stay stable as the log grows, batches append in order, and
+/// inclusion and consistency proofs for every prefix match RFC 9162 and
+/// verify, while impossible ones are refused.
 pub async fn ledger(ledger: &dyn Ledger) {
     assert_eq!(ledger.size().await.unwrap(), 0, "a new ledger is empty");
     assert_eq!(ledger.root_at(0).await.unwrap(), merkle_root(&[]));
@@ -143,6 +145,89 @@ pub async fn ledger(ledger: &dyn Ledger) {
     let leaves = ledger.leaves(0, 8).await.unwrap();
     assert_eq!(leaves.len(), 8);
     assert_eq!(merkle_root(&leaves), ledger.root_at(8).await.unwrap());
+
+    // Batches land in order, densely, with the same leaf hashes.
+    let batch: Vec<LedgerRecord> = (8..21).map(sample_record).collect();
+    let done = ledger.append_batch(&batch).await.unwrap();
+    assert_eq!(done.len(), batch.len(), "one entry per batched record");
+    for (a, rec) in done.iter().zip(&batch) {
+        assert_eq!(
+            a.index,
+            rec.task.task_id.unwrap(),
+            "batch indices are dense"
+        );
+        assert_eq!(a.leaf_hash, leaf_hash(&rec.canonical_bytes()), "batch leaf");
+    }
+    assert!(ledger.append_batch(&[]).await.unwrap().is_empty());
+    assert_eq!(ledger.get(20).await.unwrap().unwrap().record, batch[12]);
+    let size = ledger.size().await.unwrap();
+    assert_eq!(size, 21);
+
+    // Proofs for every prefix agree with RFC 9162 and verify.
+    use crate::ledger::LedgerError;
+    use crate::merkle::{self, ProofError};
+    let leaves = ledger.leaves(0, size).await.unwrap();
+    for n in 0..=size {
+        let root = ledger.root_at(n).await.unwrap();
+        assert_eq!(root, merkle_root(&leaves[..n as usize]), "head of {n}");
+        for i in 0..n {
+            let proof = ledger.inclusion_proof(i, n).await.unwrap();
+            assert_eq!(
+                proof,
+                merkle::inclusion_proof(&leaves, i, n).unwrap(),
+                "inclusion proof of {i} in {n}"
+            );
+            merkle::verify_inclusion(&leaves[i as usize], i, n, &proof, &root)
+                .unwrap_or_else(|e| panic!("inclusion of {i} in {n}: {e}"));
+        }
+        for old in 0..=n {
+            let proof = ledger.consistency_proof(old, n).await.unwrap();
+            assert_eq!(
+                proof,
+                merkle::consistency_proof(&leaves, old, n).unwrap(),
+                "consistency proof {old} -> {n}"
+            );
+            let old_root = merkle_root(&leaves[..old as usize]);
+            merkle::verify_consistency(old, n, &old_root, &root, &proof)
+                .unwrap_or_else(|e| panic!("consistency {old} -> {n}: {e}"));
+        }
+    }
+    // Proofs that cannot exist are refused, not made up.
+    assert!(
+        matches!(
+            ledger.inclusion_proof(size, size).await,
+            Err(LedgerError::Proof(ProofError::IndexOutOfRange { .. }))
+        ),
+        "no inclusion proof for an index past the tree"
+    );
+    assert!(
+        matches!(
+            ledger.inclusion_proof(0, size + 1).await,
+            Err(LedgerError::BeyondEnd { .. })
+        ),
+        "no inclusion proof in a tree larger than the ledger"
+    );
+    assert!(
+        matches!(
+            ledger.consistency_proof(3, size + 1).await,
+            Err(LedgerError::BeyondEnd { .. })
+        ),
+        "no consistency proof to a tree larger than the ledger"
+    );
+    assert!(
+        matches!(
+            ledger.consistency_proof(5, 4).await,
+            Err(LedgerError::Proof(ProofError::SizesOutOfOrder { .. }))
+        ),
+        "no consistency proof from a larger to a smaller tree"
+    );
+    assert!(
+        matches!(
+            ledger.root_at(size + 1).await,
+            Err(LedgerError::BeyondEnd { .. })
+        ),
+        "no head for a tree larger than the ledger"
+    );
 }
 
 /// The [`Signer`] suite: a stable identity, deterministic-length signatures
