@@ -376,3 +376,47 @@ async fn signing_keys_conform_to_the_signer_port() {
         assert!(public.verify(&mpis, sha256, &[8u8; 32]).is_err());
     }
 }
+
+#[test]
+fn a_key_made_by_gpg_imports_and_signs_rpms_rpm_k_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(["--passphrase", "gpg pass"])
+            .args(args)
+            .output()
+            .expect("gpg runs (scripts/setup.sh installs gnupg)");
+        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "gpg made <gpg@albs.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let secret = gpg(&["--armor", "--export-secret-keys"]);
+    let public = String::from_utf8(gpg(&["--armor", "--export"])).unwrap();
+
+    let _ = Command::new("gpgconf")
+        .arg("--homedir")
+        .arg(&home)
+        .args(["--kill", "gpg-agent"])
+        .status();
+
+    let key = SigningKey::from_tsk(&secret, Some(&Passphrase::from_secret("gpg pass"))).unwrap();
+    let root = rpm_root(&public);
+    let rpm = signed_copy(&key, root.path());
+    let (ok, out) = rpm_k(root.path(), &rpm);
+    assert!(ok, "rpm -K: {out}");
+    assert!(
+        out.contains(&format!("key ID {}: OK", short_id(&key))),
+        "rpm -K says {out}"
+    );
+}
