@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
     rpm              # rpmbuild, rpmspec, rpm -K: the build and the oracle
+    python3-solv     # libsolv, the reference for the dependency solver
     bubblewrap       # the build sandbox (no network, private HOME)
     createrepo-c     # repodata, and the reference for ours
     git              # local clones and the test fixtures

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod platform;
 pub mod rpmfile;
 pub mod sign;
+pub mod solve;
 pub mod source;
 pub mod spec;
 pub mod store;

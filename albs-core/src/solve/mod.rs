@@ -1,0 +1,66 @@
+//! The dependency solver: rpm-md repositories in, installable package sets,
+//! installability and repository-closure reports out.
+//!
+//! - [`rpmmd`] streams `primary.xml` (plain, gzip, zstd, xz) into a [`Pool`];
+//! - [`dep`] holds rpm's range semantics and rich (boolean) dependencies;
+//! - [`sat`] is a CDCL solver over the package rules, with explanations for
+//!   jobs that cannot be satisfied, plus [`sat::installcheck`] and
+//!   [`sat::repoclosure`].
+//!
+//! The semantics follow rpm (and libsolv with `DISTTYPE_RPM`): unversioned
+//! provides satisfy versioned requires, a missing epoch is 0, a dependency
+//! without release matches every release, packages of one name exclude each
+//! other, obsoletes match package names.
+
+pub mod dep;
+pub mod pool;
+pub mod rpmmd;
+pub mod sat;
+
+use std::path::Path;
+
+pub use dep::{Rich, RichError, Sense};
+pub use pool::{DepId, DepKind, PkgId, Pool, StrId};
+pub use sat::{Job, Problem, Solution, Solver};
+
+/// Errors from reading a repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// The file could not be opened or read.
+    #[error("cannot read {input}")]
+    Io {
+        /// The file.
+        input: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The XML is malformed or holds something the reader refuses.
+    #[error("{input}, byte {offset}{}: {reason}", .package.as_deref().map(|p| format!(" (package {p})")).unwrap_or_default())]
+    Parse {
+        /// The file or stream.
+        input: String,
+        /// Byte offset in the decompressed stream.
+        offset: u64,
+        /// The package being read, once its name is known.
+        package: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Pool {
+    /// Loads a primary.xml file (compressed or not) into a new pool.
+    pub fn from_primary(path: &Path) -> Result<Pool, RepoError> {
+        let mut pool = Pool::new();
+        pool.add_primary(path)?;
+        Ok(pool)
+    }
+
+    /// Adds the packages of a primary.xml file; returns how many were added.
+    pub fn add_primary(&mut self, path: &Path) -> Result<usize, RepoError> {
+        let reader = rpmmd::open(path)?;
+        rpmmd::read_primary(self, reader, &path.display().to_string())
+    }
+}
