@@ -138,7 +138,8 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.connect_error(&e))?;
         if status == StatusCode::NO_CONTENT {
-            return serde_json::from_slice(b"null").map_err(|e| self.decode(&method, path, status, e));
+            return serde_json::from_slice(b"null")
+                .map_err(|e| self.decode(&method, path, status, e));
         }
         serde_json::from_slice(&bytes).map_err(|e| self.decode(&method, path, status, e))
     }
@@ -227,7 +228,8 @@ impl Client {
 
     /// Lists builds.
     pub async fn builds(&self, q: &BuildQuery) -> Result<BuildPage, ClientError> {
-        self.send(Method::GET, "/api/v1/builds", |r| r.query(q)).await
+        self.send(Method::GET, "/api/v1/builds", |r| r.query(q))
+            .await
     }
 
     /// A build with its tasks.
@@ -242,7 +244,8 @@ impl Client {
 
     /// Restarts the failed tasks of a build.
     pub async fn restart_build(&self, id: u64) -> Result<Build, ClientError> {
-        self.post(&format!("/api/v1/builds/{id}/restart"), &()).await
+        self.post(&format!("/api/v1/builds/{id}/restart"), &())
+            .await
     }
 
     /// Deletes a finished build.
@@ -318,7 +321,10 @@ impl Client {
             next: u64,
         }
         let n: Next = self
-            .post(&format!("/api/v1/node/tasks/{task}/log"), &LogLines { lines })
+            .post(
+                &format!("/api/v1/node/tasks/{task}/log"),
+                &LogLines { lines },
+            )
             .await?;
         Ok(n.next)
     }

@@ -48,9 +48,7 @@ pub fn package_name(r: &SourceRef) -> Option<String> {
             let name = last.strip_suffix(".git").unwrap_or(last);
             (!name.is_empty()).then(|| name.to_owned())
         }
-        SourceRef::Srpm { .. } => crate::evr::Nevra::from_file_name(last)
-            .ok()
-            .map(|n| n.name),
+        SourceRef::Srpm { .. } => crate::evr::Nevra::from_file_name(last).ok().map(|n| n.name),
     }
 }
 

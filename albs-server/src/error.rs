@@ -102,6 +102,7 @@ impl From<DbError> for AppError {
             DbError::Conflict { .. } | DbError::LeaseLost { .. } | DbError::BadState { .. } => {
                 AppError::Conflict(e.to_string())
             }
+            DbError::Invalid(_) => AppError::BadRequest(e.to_string()),
             other => AppError::internal("database", other),
         }
     }
@@ -157,6 +158,8 @@ mod tests {
         assert_eq!(nf.status(), StatusCode::NOT_FOUND);
         let lost = AppError::from(DbError::LeaseLost { node: 1, task: 2 });
         assert_eq!(lost.status(), StatusCode::CONFLICT);
+        let invalid = AppError::from(DbError::Invalid("since is not RFC 3339".into()));
+        assert!(matches!(invalid, AppError::BadRequest(ref m) if m.contains("since")));
         let backend = AppError::from(DbError::Backend("disk I/O error".into()));
         assert_eq!(backend.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let (status, body) = body_of(lost).await;
