@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod build;
+pub mod checkpoint;
 pub mod client;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
