@@ -40,8 +40,9 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Run the server (SQLite in the data directory unless --database-url).
     Server(ServerArgs),
-    /// Run a build node that claims tasks from a server.
-    Node(NodeArgs),
+    /// Build nodes: register one, or run one.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -107,7 +108,39 @@ pub struct ServerArgs {
     pub watch: Option<std::path::PathBuf>,
 }
 
-/// `albs node`.
+/// `albs node …`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Register a node (admin) and print its token, shown once.
+    Add(NodeAddArgs),
+    /// Run a build node that claims tasks from a server.
+    Run(NodeArgs),
+}
+
+/// `albs node add`.
+#[derive(Debug, Args)]
+pub struct NodeAddArgs {
+    /// Server and an admin token.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Unique node name.
+    #[arg(long)]
+    pub name: String,
+    /// Architecture it builds (repeatable; default: this machine's).
+    #[arg(long = "arch")]
+    pub arches: Vec<String>,
+    /// Label builds may require (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Package it refuses to build (repeatable).
+    #[arg(long = "exclude")]
+    pub excluded_packages: Vec<String>,
+    /// Tasks it runs at once.
+    #[arg(long, default_value_t = 1)]
+    pub capacity: u32,
+}
+
+/// `albs node run`.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Server URL.

@@ -9,7 +9,7 @@ use albs_core::model::{Arch, Build, TaskKind, TaskState};
 use albs_core::source::{GitRef, SourceRef};
 use anyhow::Context;
 
-use crate::cli::{LogsArgs, Remote, StatusArgs, SubmitArgs};
+use crate::cli::{LogsArgs, NodeAddArgs, Remote, StatusArgs, SubmitArgs};
 
 fn client(remote: &Remote) -> Client {
     Client::new(&remote.server, remote.token.clone())
@@ -209,5 +209,31 @@ pub async fn cancel(remote: &Remote, id: u64) -> anyhow::Result<ExitCode> {
 pub async fn restart(remote: &Remote, id: u64) -> anyhow::Result<ExitCode> {
     let b = client(remote).restart_build(id).await?;
     println!("{}", summary(&b));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn node_add(args: NodeAddArgs) -> anyhow::Result<ExitCode> {
+    let arches = if args.arches.is_empty() {
+        vec![Arch::host()]
+    } else {
+        args.arches
+            .iter()
+            .map(|a| a.parse::<Arch>().with_context(|| format!("--arch {a}")))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let reg = client(&args.remote)
+        .register_node(&albs_core::api::RegisterNode {
+            name: args.name.clone(),
+            arches,
+            labels: args.labels,
+            capacity: args.capacity,
+            excluded_packages: args.excluded_packages,
+        })
+        .await?;
+    eprintln!(
+        "node {} registered (id {}); its token follows, shown once",
+        args.name, reg.id
+    );
+    println!("{}", reg.token);
     Ok(ExitCode::SUCCESS)
 }

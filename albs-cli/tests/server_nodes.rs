@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use albs_core::api::{CreateBuild, RegisterNode};
+use albs_core::api::CreateBuild;
 use albs_core::client::Client;
 use albs_core::model::{Arch, Build, TaskKind, TaskState};
 use albs_core::source::{GitRef, SourceRef};
@@ -23,12 +23,14 @@ impl Drop for Proc {
 }
 
 struct Cluster {
+    // Fields drop in order: the server stops before its files go.
+    _server: Proc,
     _tmp: tempfile::TempDir,
     data: PathBuf,
     fixtures: PathBuf,
-    _server: Proc,
     url: String,
     admin: Client,
+    admin_token: String,
 }
 
 fn free_port() -> u16 {
@@ -100,29 +102,40 @@ async fn start_with(lease_secs: u64, extra: impl FnOnce(&Path) -> Vec<String>) -
         data,
         fixtures,
         _server: server,
-        admin: Client::new(&url, Some(token)),
+        admin: Client::new(&url, Some(token.clone())),
+        admin_token: token,
         url,
     }
 }
 
 impl Cluster {
     async fn node(&self, name: &str) -> Proc {
-        let reg = self
-            .admin
-            .register_node(&RegisterNode {
-                name: name.into(),
-                arches: vec![Arch::host()],
-                labels: vec![],
-                capacity: 1,
-                excluded_packages: vec![],
-            })
-            .await
+        // Registered through `albs node add`, as an operator does.
+        let out = Command::new(BIN)
+            .args([
+                "node",
+                "add",
+                "--name",
+                name,
+                "--arch",
+                Arch::host().as_str(),
+            ])
+            .args(["--server", &self.url])
+            .env("ALBS_TOKEN", &self.admin_token)
+            .output()
             .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(token.starts_with("albs_"));
         Proc(
             Command::new(BIN)
                 .arg("--data")
                 .arg(self.data.join(name))
-                .args(["node", "--server", &self.url, "--token", &reg.token])
+                .args(["node", "run", "--server", &self.url, "--token", &token])
                 .arg("--lookaside")
                 .arg(self.fixtures.join("lookaside"))
                 .env("ALBS_LOG", "info")
