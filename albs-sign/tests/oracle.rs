@@ -420,3 +420,24 @@ fn a_key_made_by_gpg_imports_and_signs_rpms_rpm_k_accepts() {
         "rpm -K says {out}"
     );
 }
+
+#[test]
+fn the_rpm_crate_traits_sign_and_verify_and_fail_closed() {
+    use rpm::signature::{Signing, Verifying};
+    let key = ed_key();
+    let verifier = RpmVerifier::new(vec![key.cert().clone()]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let header = b"header bytes".as_slice();
+    let sig = Signing::sign(key, header, rpm::Timestamp(now)).unwrap();
+    Verifying::verify(&verifier, header, &sig).unwrap();
+    assert!(Verifying::verify(&verifier, b"header bytez".as_slice(), &sig).is_err());
+    assert!(Verifying::verify(&verifier, header, &sig[..sig.len() - 1]).is_err());
+    let stranger = RpmVerifier::new(vec![rsa_key().cert().clone()]);
+    assert!(Verifying::verify(&stranger, header, &sig).is_err());
+    // A signature dated before the key existed is refused.
+    let old = Signing::sign(key, header, rpm::Timestamp(1_000_000_000)).unwrap();
+    assert!(Verifying::verify(&verifier, header, &old).is_err());
+}
