@@ -118,6 +118,10 @@ fn rsa4096_signed_rpm_passes_rpm_k() {
         .verify_rpm(&rpm)
         .unwrap();
     assert_eq!(v.fingerprint, key.fingerprint());
+    // The signature takes the reserved space: the payload does not move.
+    let before = std::fs::metadata(fixture_rpm()).unwrap().len();
+    let after = std::fs::metadata(&rpm).unwrap().len();
+    assert_eq!(before, after);
 }
 
 #[test]
@@ -140,6 +144,8 @@ fn ed25519_signed_rpm_passes_rpm_k_and_resigning_replaces() {
         1,
         "one signature: {out}"
     );
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(size(&rpm), size(fixture_rpm()), "re-signing keeps the size");
 }
 
 #[test]
