@@ -570,6 +570,16 @@ fn list_query(query: &BuildQuery, prefix: &str) -> Result<(QueryBuilder<Db>, u32
         .map(|s| parse_filter_time(s, "until"))
         .transpose()?;
     let mut q = QueryBuilder::<Db>::new(prefix);
+    if let Some(package) = &query.package {
+        // The builds of one package are few next to all builds: collect them
+        // from the package index first, rather than letting the planner walk
+        // every build from the newest down and probe the index for each.
+        q.push(
+            "WITH pkg AS MATERIALIZED (SELECT DISTINCT p.build_id FROM tasks p WHERE p.package = ",
+        )
+        .push_bind(package.clone())
+        .push(") ");
+    }
     q.push("SELECT b.id, b.platform, b.owner, b.state, b.created FROM builds b WHERE 1 = 1");
     if let Some(before) = query.before {
         q.push(" AND b.id < ").push_bind(db_id(before));
@@ -589,10 +599,8 @@ fn list_query(query: &BuildQuery, prefix: &str) -> Result<(QueryBuilder<Db>, u32
     if let Some(until) = until {
         q.push(" AND b.created < ").push_bind(until);
     }
-    if let Some(package) = &query.package {
-        q.push(" AND b.id IN (SELECT p.build_id FROM tasks p WHERE p.package = ")
-            .push_bind(package.clone())
-            .push(")");
+    if query.package.is_some() {
+        q.push(" AND b.id IN (SELECT build_id FROM pkg)");
     }
     q.push(" ORDER BY b.id DESC LIMIT ")
         .push_bind(i64::from(limit) + 1);
