@@ -6,7 +6,8 @@
 //! Usage: `cargo bench -p albs-benches --bench solver -- [PRIMARY] [JOB ...]`
 //! (`a+b` installs both; default jobs gnome-core, kde-full, build-essential).
 //! `RUNS` (default 3) sets how many runs each phase gets; the median counts.
-//! `STEP` (default 20) is the installcheck stride.
+//! `STEP` (default 20) is the installcheck stride. `DUMP=DIR` writes each
+//! job's solution, the repoclosure and the installcheck failures to DIR.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -70,6 +71,13 @@ fn main() {
             times.push(t.elapsed().as_secs_f64());
             detail = match res {
                 Ok(sol) => {
+                    if let Ok(dir) = std::env::var("DUMP") {
+                        let names: Vec<String> =
+                            sol.packages.iter().map(|&p| pool.nevra(p) + "\n").collect();
+                        let file = PathBuf::from(dir).join(format!("{job}.txt"));
+                        std::fs::write(&file, names.concat())
+                            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                    }
                     if let Err(e) = verify(&pool, &sol.packages) {
                         panic!("{job}: invalid solution: {e}");
                     }
@@ -85,7 +93,12 @@ fn main() {
     let mut broken = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        broken = repoclosure(&pool).len();
+        let list = repoclosure(&pool);
+        broken = list.len();
+        if let Ok(dir) = std::env::var("DUMP") {
+            let names: Vec<String> = list.iter().map(|&(p, _)| pool.nevra(p) + "\n").collect();
+            std::fs::write(PathBuf::from(dir).join("closure.txt"), names.concat()).expect("dump");
+        }
         times.push(t.elapsed().as_secs_f64());
     }
     println!("closure {:.3} {broken} broken", median(times));
@@ -95,7 +108,16 @@ fn main() {
     let checked = pool.ids().step_by(step).count();
     for _ in 0..runs.min(2) {
         let t = Instant::now();
-        bad = installcheck(&pool, pool.ids().step_by(step)).len();
+        let list = installcheck(&pool, pool.ids().step_by(step));
+        bad = list.len();
+        if let Ok(dir) = std::env::var("DUMP") {
+            let names: Vec<String> = list
+                .iter()
+                .map(|(p, why)| format!("{} {} {why}\n", p.0, pool.nevra(*p)))
+                .collect();
+            std::fs::write(PathBuf::from(dir).join("installcheck.txt"), names.concat())
+                .expect("dump");
+        }
         times.push(t.elapsed().as_secs_f64());
     }
     println!(

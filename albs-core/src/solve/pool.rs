@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use super::dep::{EvrRef, Rich, Sense, ranges_overlap};
 use crate::evr::rpmvercmp;
@@ -151,8 +152,8 @@ pub struct Package {
 /// Loaded packages and their dependencies, with lookup indexes.
 #[derive(Debug, Default)]
 pub struct Pool {
-    strings: Vec<Box<str>>,
-    string_ids: FxMap<Box<str>, StrId>,
+    strings: Vec<Arc<str>>,
+    string_ids: FxMap<Arc<str>, StrId>,
     evrs: Vec<EvrRec>,
     evr_ids: FxMap<EvrRec, EvrId>,
     deps: Vec<DepRec>,
@@ -229,14 +230,28 @@ impl Pool {
             .collect();
     }
 
+    /// Reserves room for about `packages` more packages (from primary.xml's
+    /// `packages` attribute), so the tables do not grow step by step.
+    pub fn reserve(&mut self, packages: usize) {
+        self.strings.reserve(packages * 3);
+        self.string_ids.reserve(packages * 3);
+        self.deps.reserve(packages * 3);
+        self.dep_ids.reserve(packages * 3);
+        self.evrs.reserve(packages * 2);
+        self.evr_ids.reserve(packages * 2);
+        self.packages.reserve(packages);
+        self.dep_lists.reserve(packages * 8);
+    }
+
     /// Interns a string.
     pub fn intern(&mut self, s: &str) -> StrId {
         if let Some(&id) = self.string_ids.get(s) {
             return id;
         }
         let id = StrId(self.strings.len() as u32);
-        self.strings.push(s.into());
-        self.string_ids.insert(s.into(), id);
+        let shared: Arc<str> = s.into();
+        self.strings.push(shared.clone());
+        self.string_ids.insert(shared, id);
         id
     }
 

@@ -17,7 +17,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::RepoError;
 use super::dep::Sense;
-use super::pool::{DepId, DepKind, DepRec, EvrRec, Pool, StrId};
+use super::pool::{DepId, DepKind, DepRec, EvrRec, FxMap, Pool, StrId};
 
 /// Longest version or release accepted; longer ones are taken as corrupt input.
 const MAX_VERSION_LEN: usize = 1024;
@@ -154,6 +154,7 @@ pub fn read_primary<R: BufRead>(
         lists: Default::default(),
         added: 0,
         offset: 0,
+        seen: FxMap::default(),
     };
     let mut buf = Vec::with_capacity(1 << 12);
     loop {
@@ -211,6 +212,7 @@ struct State<'i> {
     lists: [Vec<DepId>; 9],
     added: usize,
     offset: u64,
+    seen: FxMap<Box<str>, DepId>,
 }
 
 fn dep_kind(tag: &[u8]) -> Option<DepKind> {
@@ -252,6 +254,15 @@ impl State<'_> {
         let tag = local.as_ref().as_bytes();
         match (self.ctx, tag) {
             (Ctx::Top, b"metadata") => {
+                let count = e
+                    .try_get_attribute("packages")
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.value.parse::<usize>().ok());
+                if let Some(n) = count.filter(|&n| n <= 10_000_000) {
+                    pool.reserve(n);
+                    self.seen.reserve(n * 3);
+                }
                 if !empty {
                     self.ctx = Ctx::Metadata;
                 }
@@ -346,6 +357,20 @@ impl State<'_> {
         e: &BytesStart<'_>,
         kind: DepKind,
     ) -> Result<(), RepoError> {
+        // Most entries repeat (`libc6 >= 2.34` thousands of times): the raw
+        // attribute text maps straight to its dependency.
+        let raw = e.attributes_raw();
+        if let Some(&id) = self.seen.get(raw) {
+            self.lists[kind.slot()].push(id);
+            return Ok(());
+        }
+        let id = self.parse_entry(pool, e)?;
+        self.seen.insert(raw.into(), id);
+        self.lists[kind.slot()].push(id);
+        Ok(())
+    }
+
+    fn parse_entry(&mut self, pool: &mut Pool, e: &BytesStart<'_>) -> Result<DepId, RepoError> {
         let mut name = None;
         let mut sense = Sense::ANY;
         let (mut epoch, mut ver, mut rel) = (None, None, None);
@@ -399,8 +424,7 @@ impl State<'_> {
                 rich: None,
             })
         };
-        self.lists[kind.slot()].push(id);
-        Ok(())
+        Ok(id)
     }
 
     fn end(&mut self, pool: &mut Pool, tag: &[u8]) -> Result<(), RepoError> {
