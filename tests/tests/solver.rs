@@ -392,7 +392,9 @@ fn reader_errors_name_the_package() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("(package a)"), "{err}");
+    assert!(err.contains(", package a:"), "{err}");
+    // The line of the element at fault: the entry is on line 10.
+    assert!(err.contains("r, line 10 "), "{err}");
 }
 
 #[test]
@@ -636,10 +638,32 @@ fn universe_matches_libsolv() {
         .collect();
     broken.sort();
     assert_eq!(broken, LIBSOLV_CLOSURE);
-    let mut bad: Vec<String> = installcheck(&pool, pool.ids().step_by(20))
-        .into_iter()
-        .map(|(p, _)| pool.nevra(p))
-        .collect();
+    let failures = installcheck(&pool, pool.ids().step_by(20));
+    let mut bad: Vec<String> = failures.iter().map(|(p, _)| pool.nevra(*p)).collect();
     bad.sort();
     assert_eq!(bad, LIBSOLV_UNINSTALLABLE);
+    // The explanations name the rule at the root and the chain to the job.
+    let why = |name: &str| {
+        failures
+            .iter()
+            .find(|(p, _)| pool.nevra(*p) == name)
+            .map(|(_, why)| why.to_string())
+            .unwrap_or_default()
+    };
+    let desktop = why("design-desktop-3.0.27-0.noarch");
+    assert!(
+        desktop.starts_with(
+            "nothing provides thunderbird <= 1:128.x needed by webext-tbsync-4.12-1~deb12u1.noarch;"
+        ),
+        "{desktop}"
+    );
+    assert!(
+        desktop.contains("the job installs design-desktop-3.0.27-0.noarch"),
+        "{desktop}"
+    );
+    let evas = why("libevas1-engines-x-1.26.3-1+b1.x86_64");
+    assert!(
+        evas.contains("libeina1a-1.26.3-1+b1.x86_64 conflicts with libevas1-engines-x <= 1.26.3 provided by libevas1-engines-x-1.26.3-1+b1.x86_64"),
+        "{evas}"
+    );
 }

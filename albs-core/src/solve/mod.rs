@@ -37,10 +37,12 @@ pub enum RepoError {
         source: std::io::Error,
     },
     /// The XML is malformed or holds something the reader refuses.
-    #[error("{input}, byte {offset}{}: {reason}", .package.as_deref().map(|p| format!(" (package {p})")).unwrap_or_default())]
+    #[error("{input}, line {line} (byte {offset}){}: {reason}", .package.as_deref().map(|p| format!(", package {p}")).unwrap_or_default())]
     Parse {
         /// The file or stream.
         input: String,
+        /// Line (from 1) where the element at fault starts, in the decompressed stream.
+        line: u64,
         /// Byte offset in the decompressed stream.
         offset: u64,
         /// The package being read, once its name is known.

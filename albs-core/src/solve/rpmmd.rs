@@ -154,6 +154,7 @@ pub fn read_primary<R: BufRead>(
         lists: Default::default(),
         added: 0,
         offset: 0,
+        line: 1,
         seen: FxMap::default(),
     };
     let mut buf = Vec::with_capacity(1 << 12);
@@ -192,6 +193,7 @@ pub fn read_primary<R: BufRead>(
             Event::Eof => break,
             _ => {}
         }
+        st.line += buf.iter().filter(|&&b| b == b'\n').count() as u64;
         buf.clear();
     }
     if st.ctx != Ctx::Top {
@@ -212,6 +214,7 @@ struct State<'i> {
     lists: [Vec<DepId>; 9],
     added: usize,
     offset: u64,
+    line: u64,
     seen: FxMap<Box<str>, DepId>,
 }
 
@@ -241,6 +244,7 @@ impl State<'_> {
         RepoError::Parse {
             input: self.input.to_owned(),
             offset,
+            line: self.line,
             package: self.name.map(|n| pool.str(n).to_owned()),
             reason,
         }
@@ -490,5 +494,63 @@ impl State<'_> {
         pool.add_package(name, arch, evr, &self.lists);
         self.added += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const XML: &str = r#"<?xml version="1.0"?>
+<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
+<package type="rpm"><name>a&amp;b</name><arch>noarch</arch><version epoch="2" ver="1.0~rc1" rel="3^git"/>
+<format><rpm:requires><rpm:entry name="(c &gt;= 2 or d)"/><rpm:entry name="e" flags="LT" ver="5"></rpm:entry></rpm:requires>
+<file>/usr/bin/a</file></format></package>
+<package type="rpm"><name><![CDATA[c]]></name><arch>x86_64</arch><version ver="2" rel="1"/><format/></package>
+</metadata>"#;
+
+    fn check(pool: &Pool) {
+        assert_eq!(pool.len(), 2);
+        let a = PkgId(0);
+        assert_eq!(pool.nevra(a), "a&b-2:1.0~rc1-3^git.noarch");
+        let reqs = pool.deps(a, DepKind::Requires);
+        assert_eq!(reqs.len(), 2);
+        assert!(pool.rich(reqs[0]).is_some());
+        assert_eq!(pool.dep_str(reqs[1]), "e < 5");
+        let file = pool.lookup("/usr/bin/a").expect("file interned");
+        assert_eq!(pool.providers_of_name(file).len(), 1);
+        // The implicit self-provide.
+        let own = pool.lookup("c").expect("c");
+        assert_eq!(pool.providers_of_name(own).len(), 1);
+    }
+
+    use super::super::pool::PkgId;
+
+    #[test]
+    fn reads_entities_cdata_and_files() {
+        let mut pool = Pool::new();
+        read_primary(&mut pool, XML.as_bytes(), "inline").unwrap();
+        check(&pool);
+    }
+
+    #[test]
+    fn reads_zstd_and_xz() {
+        let dir = tempfile::tempdir().unwrap();
+        let zst = dir.path().join("primary.xml.zst");
+        std::fs::write(&zst, zstd::encode_all(XML.as_bytes(), 3).unwrap()).unwrap();
+        let xz = dir.path().join("primary.xml.xz");
+        let mut enc = liblzma::write::XzEncoder::new(std::fs::File::create(&xz).unwrap(), 6);
+        enc.write_all(XML.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        for path in [zst, xz] {
+            check(&Pool::from_primary(&path).unwrap());
+        }
+        // A truncated stream is an error, not a panic.
+        let bad = dir.path().join("bad.xml.zst");
+        let full = zstd::encode_all(XML.as_bytes(), 3).unwrap();
+        std::fs::write(&bad, &full[..full.len() / 2]).unwrap();
+        assert!(Pool::from_primary(&bad).is_err());
     }
 }
