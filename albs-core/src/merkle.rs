@@ -515,7 +515,7 @@ mod tests {
     /// of larger ones: enough to cover every proof shape while keeping the
     /// debug build's SHA-256 from making the suite slow.
     fn sampled(i: u64, size: u64) -> bool {
-        size <= 64 || i % 5 == 0 || i < 3 || i + 3 >= size
+        size <= 64 || i.is_multiple_of(5) || i < 3 || i + 3 >= size
     }
 
     fn flip(proof: &[TreeHash], at: usize, byte: usize) -> Vec<TreeHash> {
