@@ -716,6 +716,58 @@ mod tests {
         );
     }
 
+    /// The RFC 6962 test vectors of the Certificate Transparency reference
+    /// implementations (used as data): eight leaves, the head of every
+    /// prefix, and some of their proofs.
+    #[test]
+    fn known_answers_from_certificate_transparency() {
+        let data: [&[u8]; 8] = [
+            b"",
+            b"\x00",
+            b"\x10",
+            b"\x20\x21",
+            b"\x30\x31",
+            b"\x40\x41\x42\x43",
+            b"\x50\x51\x52\x53\x54\x55\x56\x57",
+            b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+        ];
+        let roots = [
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let l: Vec<TreeHash> = data.iter().map(|d| leaf_hash(d)).collect();
+        let tree = CompactTree::from_leaves(l.iter().copied());
+        for (n, want) in roots.iter().enumerate() {
+            assert_eq!(hex::encode(merkle_root(&l[..n])), *want, "head of {n}");
+            assert_eq!(hex::encode(tree.root(n as u64).unwrap()), *want);
+        }
+        let h = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+        let got = |p: Vec<TreeHash>| -> Vec<String> { p.iter().map(hex::encode).collect() };
+        let (a, b, c, d, e) = (
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        );
+        let (f, g) = (
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        );
+        assert_eq!(got(tree.inclusion_proof(0, 8).unwrap()), h(&[a, b, c]));
+        assert_eq!(got(tree.inclusion_proof(5, 8).unwrap()), h(&[d, e, f]));
+        assert_eq!(got(tree.consistency_proof(2, 8).unwrap()), h(&[b, c]));
+        assert_eq!(got(tree.consistency_proof(6, 8).unwrap()), h(&[g, e, f]));
+        assert_eq!(got(tree.consistency_proof(2, 5).unwrap()), h(&[b, d]));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
