@@ -694,6 +694,32 @@ mod tests {
         assert_eq!(verify(&cosigned, &other.verifier_key()).unwrap().size, 4);
     }
 
+    proptest::proptest! {
+        /// Any change of one byte of a signed checkpoint is refused, and
+        /// arbitrary text never panics the parser.
+        #[test]
+        fn any_altered_byte_is_refused(
+            size in proptest::prelude::any::<u64>(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+            junk in ".{0,200}",
+        ) {
+            let s = signer();
+            let vk = s.verifier();
+            let note = s.sign(ORIGIN, size, &root(size as u8)).unwrap();
+            proptest::prop_assert_eq!(vk.verify(&note).unwrap().size, size);
+            let mut bytes = note.into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+            if let Ok(altered) = String::from_utf8(bytes) {
+                proptest::prop_assert!(vk.verify(&altered).is_err(), "accepted {:?}", altered);
+            }
+            let _ = vk.verify(&junk);
+            let _ = junk.parse::<VerifierKey>();
+            let _ = CheckpointSigner::from_signer_key(&junk);
+        }
+    }
+
     fn records(n: u64) -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| format!("{{\"record\":{i}}}").into_bytes())
