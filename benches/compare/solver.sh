@@ -55,7 +55,7 @@ detail() {
 }
 
 echo "primary: $primary; medians of $RUNS runs; ratio = albs / libsolv (below 1: albs faster)"
-printf '%-28s %10s %10s %8s   %-28s %s\n' phase libsolv_s albs_s ratio libsolv albs
+printf '%-28s %10s %10s %8s   %-34s %s\n' phase libsolv_s albs_s ratio libsolv albs
 keys=(load)
 for j in "${jobs[@]}"; do keys+=("install:$j"); done
 keys+=(closure installcheck)
@@ -63,5 +63,5 @@ for k in "${keys[@]}"; do
     l=$(median "$k" "$out/libsolv")
     a=$(median "$k" "$out/albs")
     r=$(awk -v a="$a" -v l="$l" 'BEGIN { if (l > 0) printf "%.3f", a / l; else print "-" }')
-    printf '%-28s %10s %10s %8s   %-28s %s\n' "$k" "$l" "$a" "$r" "$(detail "$k" "$out/libsolv" | cut -c1-28)" "$(detail "$k" "$out/albs" | cut -c1-40)"
+    printf '%-28s %10s %10s %8s   %-34s %s\n' "$k" "$l" "$a" "$r" "$(detail "$k" "$out/libsolv" | cut -c1-34)" "$(detail "$k" "$out/albs" | cut -c1-40)"
 done
