@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use albs_core::solve::sat::{Reason, installcheck, repoclosure, verify};
+use albs_core::solve::sat::{Reason, install_order, installcheck, repoclosure, verify};
 use albs_core::solve::{Job, PkgId, Pool, Solver, rpmmd};
 
 /// One package of a scripted repository: name, `[e:]v-r`, arch, deps as
@@ -320,6 +320,43 @@ fn recommends_installed_when_possible() {
         has(&s, "extra-1-1.noarch") && !has(&s, "broken-1-1.noarch"),
         "{s:?}"
     );
+}
+
+#[test]
+fn install_order_puts_dependencies_first() {
+    let p = pool(&[
+        P("app", "1-1", "noarch", &["R:(lib or other)", "R:python"]),
+        P("python", "3-1", "x86_64", &["R:python-libs"]),
+        P("python-libs", "3-1", "x86_64", &["R:python", "R:glibc"]),
+        P("lib", "1-1", "x86_64", &["R:glibc"]),
+        P("glibc", "2-1", "x86_64", &[]),
+    ]);
+    let sol = Solver::new(&p)
+        .solve(&[Job::Install("app".into())])
+        .unwrap();
+    let steps: Vec<Vec<String>> = install_order(&p, &sol.packages)
+        .into_iter()
+        .map(|step| step.into_iter().map(|q| p.nevra(q)).collect())
+        .collect();
+    let pos = |n: &str| {
+        steps
+            .iter()
+            .position(|s| s.iter().any(|x| x.starts_with(n)))
+            .unwrap()
+    };
+    assert_eq!(
+        steps[pos("python-3")],
+        vec!["python-3-1.x86_64", "python-libs-3-1.x86_64"]
+    );
+    assert!(
+        pos("glibc") < pos("lib-1") && pos("glibc") < pos("python"),
+        "{steps:?}"
+    );
+    assert!(
+        pos("lib-1") < pos("app") && pos("python") < pos("app"),
+        "{steps:?}"
+    );
+    assert_eq!(steps.len(), 4, "{steps:?}");
 }
 
 #[test]
@@ -674,6 +711,35 @@ fn universe_matches_libsolv() {
         ("build-essential", 235),
     ] {
         let s = install(&pool, &[job]).unwrap_or_else(|e| panic!("{job}: {e}"));
+        if job == "kde-full" {
+            // Every package comes no earlier than something satisfying each of its requires.
+            let sol = Solver::new(&pool)
+                .solve(&[Job::Install(job.into())])
+                .unwrap();
+            let steps = install_order(&pool, &sol.packages);
+            let step_of = |q: PkgId| steps.iter().position(|st| st.contains(&q));
+            assert_eq!(
+                steps.iter().map(Vec::len).sum::<usize>(),
+                sol.packages.len()
+            );
+            for (i, step) in steps.iter().enumerate() {
+                for &q in step {
+                    for &d in pool.deps(q, albs_core::solve::DepKind::Requires) {
+                        if pool.rich(d).is_some() {
+                            continue;
+                        }
+                        let mut provs = Vec::new();
+                        pool.what_provides(d, &mut provs);
+                        assert!(
+                            provs.iter().any(|&r| step_of(r).is_some_and(|j| j <= i)),
+                            "{} is ordered before {}",
+                            pool.nevra(q),
+                            pool.dep_str(d)
+                        );
+                    }
+                }
+            }
+        }
         // Counts differ a little from libsolv's where recommends choose other
         // alternatives; they must stay close.
         let n = s.len() as i64;

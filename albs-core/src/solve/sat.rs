@@ -1143,6 +1143,85 @@ pub fn verify(pool: &Pool, installed: &[PkgId]) -> Result<(), String> {
     Ok(())
 }
 
+/// Orders a package set so that every package comes after what it requires:
+/// groups of packages that require each other (cycles) form one step, and
+/// steps are listed dependencies first. Requires met outside the set are
+/// ignored. Deterministic for a given pool and set.
+pub fn install_order(pool: &Pool, set: &[PkgId]) -> Vec<Vec<PkgId>> {
+    let mut sorted = set.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let index = |p: PkgId| sorted.binary_search(&p).ok();
+    // Edges: package -> the members of the set that satisfy its requires.
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); sorted.len()];
+    let mut provs = Vec::new();
+    for (i, &p) in sorted.iter().enumerate() {
+        for &d in pool.deps(p, DepKind::Requires) {
+            provs.clear();
+            match pool.rich(d) {
+                Some(t) => t.for_each_leaf(&mut |leaf| pool.what_provides(*leaf, &mut provs)),
+                None => pool.what_provides(d, &mut provs),
+            }
+            for &q in &provs {
+                if let Some(j) = index(q).filter(|&j| j != i && !edges[i].contains(&j)) {
+                    edges[i].push(j);
+                }
+            }
+        }
+    }
+    // Tarjan's strongly connected components, iteratively; components come
+    // out in reverse topological order of the condensation, i.e. a
+    // component after all the components it points to.
+    const UNSEEN: usize = usize::MAX;
+    let n = sorted.len();
+    let (mut idx, mut low, mut on) = (vec![UNSEEN; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut out, mut next) = (Vec::new(), Vec::new(), 0);
+    for root in 0..n {
+        if idx[root] != UNSEEN {
+            continue;
+        }
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        idx[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on[root] = true;
+        while let Some(&mut (v, ref mut k)) = call.last_mut() {
+            if let Some(&w) = edges[v].get(*k) {
+                *k += 1;
+                if idx[w] == UNSEEN {
+                    idx[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on[w] = true;
+                    call.push((w, 0));
+                } else if on[w] {
+                    low[v] = low[v].min(idx[w]);
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(u, _)) = call.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == idx[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on[w] = false;
+                    comp.push(sorted[w]);
+                    if w == v {
+                        break;
+                    }
+                }
+                comp.sort();
+                out.push(comp);
+            }
+        }
+    }
+    out
+}
+
 /// Solves "install P" for each package; returns those that cannot be
 /// installed, with the reason. Weak dependencies are off (they never make a
 /// package uninstallable).
