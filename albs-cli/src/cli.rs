@@ -301,4 +301,59 @@ pub enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a checkpoint signing key; prints it (a secret, shown once) and,
+    /// on stderr, the verifier key to publish.
+    Keygen {
+        /// The log's name (origin), e.g. `albs.example.org/ledger`.
+        #[arg(long)]
+        name: String,
+    },
+    /// Sign the current tree head as a checkpoint (C2SP signed note).
+    Checkpoint {
+        /// The signing key (from `albs ledger keygen`).
+        #[arg(long, env = "ALBS_LEDGER_KEY", hide_env_values = true)]
+        key: String,
+    },
+    /// Print a record with its inclusion proof (JSON) for offline checks.
+    Prove {
+        /// The record's index.
+        index: u64,
+        /// The tree size the proof is for (default: the current size).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Print a consistency proof between two tree sizes (JSON).
+    Consistency {
+        /// The older size.
+        old: u64,
+        /// The newer size.
+        new: u64,
+    },
+    /// Check a record's proof against a signed checkpoint, offline.
+    Verify {
+        /// The checkpoint note.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The verifier key of the log.
+        #[arg(long)]
+        key: String,
+        /// The output of `albs ledger prove`.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+    /// Check that a newer checkpoint extends an older one, offline.
+    Audit {
+        /// The older checkpoint note.
+        #[arg(long)]
+        old: PathBuf,
+        /// The newer checkpoint note.
+        #[arg(long)]
+        new: PathBuf,
+        /// The verifier key of the log.
+        #[arg(long)]
+        key: String,
+        /// The output of `albs ledger consistency`.
+        #[arg(long)]
+        proof: PathBuf,
+    },
 }

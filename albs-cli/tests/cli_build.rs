@@ -112,3 +112,143 @@ fn platform_list_shows_the_bundled_platforms() {
         assert!(text.contains(p), "{text}");
     }
 }
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ledger_records_verify_offline_and_the_log_only_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (git, lookaside) = examples(&tmp.path().join("fx"));
+    let data = tmp.path().join("data");
+    let look = lookaside.display().to_string();
+    let build = |name: &str| {
+        let repo = git.join(name).display().to_string();
+        ok(&albs(
+            &data,
+            &["build", "--no-test", "--lookaside", &look, &repo],
+        ));
+    };
+    build("albs-docs");
+
+    let keygen = albs(&data, &["ledger", "keygen", "--name", "albs.test/ledger"]);
+    let signer_key = ok(&keygen).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&keygen.stderr);
+    let verifier = stderr.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(verifier.starts_with("albs.test/ledger+"), "{stderr}");
+
+    let checkpoint = |file: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_albs"))
+            .arg("--data")
+            .arg(&data)
+            .args(["ledger", "checkpoint"])
+            .env("ALBS_LEDGER_KEY", &signer_key)
+            .output()
+            .unwrap();
+        let note = ok(&out);
+        assert!(
+            !note.contains("PRIVATE"),
+            "the key never leaks into the note"
+        );
+        let path = tmp.path().join(file);
+        std::fs::write(&path, note).unwrap();
+        path.display().to_string()
+    };
+    let cp1 = checkpoint("cp1");
+    let proof = tmp.path().join("proof.json");
+    std::fs::write(&proof, ok(&albs(&data, &["ledger", "prove", "1"]))).unwrap();
+    let p = proof.display().to_string();
+    let verify = |cp: &str, proof: &str| {
+        albs(
+            &data,
+            &[
+                "ledger",
+                "verify",
+                "--checkpoint",
+                cp,
+                "--key",
+                &verifier,
+                "--proof",
+                proof,
+            ],
+        )
+    };
+    assert!(ok(&verify(&cp1, &p)).contains("record 1 is in albs.test/ledger"));
+
+    // A record changed after it was logged does not verify.
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    let rec = bundle["record"]
+        .as_str()
+        .unwrap()
+        .replace("\"srpm\"", "\"rpm\"");
+    assert_ne!(rec, bundle["record"].as_str().unwrap());
+    bundle["record"] = rec.into();
+    let forged = tmp.path().join("forged.json");
+    std::fs::write(&forged, bundle.to_string()).unwrap();
+    let out = verify(&cp1, forged.to_str().unwrap());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the log"));
+
+    // A checkpoint signed by another key is refused.
+    let other = albs(&data, &["ledger", "keygen", "--name", "albs.test/ledger"]);
+    let other_verifier = String::from_utf8_lossy(&other.stderr)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = albs(
+        &data,
+        &[
+            "ledger",
+            "verify",
+            "--checkpoint",
+            &cp1,
+            "--key",
+            &other_verifier,
+            "--proof",
+            &p,
+        ],
+    );
+    assert!(!out.status.success());
+
+    // The log grows; the new checkpoint extends the old one.
+    build("hello-extras");
+    let cp2 = checkpoint("cp2");
+    let size = |cp: &str| -> String {
+        std::fs::read_to_string(cp)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let (s1, s2) = (size(&cp1), size(&cp2));
+    assert_ne!(s1, s2);
+    let cons = tmp.path().join("cons.json");
+    std::fs::write(
+        &cons,
+        ok(&albs(&data, &["ledger", "consistency", &s1, &s2])),
+    )
+    .unwrap();
+    let c = cons.display().to_string();
+    let audit = |old: &str, new: &str| {
+        albs(
+            &data,
+            &[
+                "ledger", "audit", "--old", old, "--new", new, "--key", &verifier, "--proof", &c,
+            ],
+        )
+    };
+    assert!(ok(&audit(&cp1, &cp2)).contains("only grew"));
+    // Swapped checkpoints do not match the proof.
+    assert!(!audit(&cp2, &cp1).status.success());
+}
