@@ -79,6 +79,7 @@ fn primary(pkgs: &[P]) -> String {
             ("C", "conflicts"),
             ("O", "obsoletes"),
             ("Rec", "recommends"),
+            ("S", "supplements"),
         ] {
             let list: Vec<&str> = deps
                 .iter()
@@ -357,6 +358,29 @@ fn install_order_puts_dependencies_first() {
         "{steps:?}"
     );
     assert_eq!(steps.len(), 4, "{steps:?}");
+}
+
+#[test]
+fn supplements_follow_what_they_supplement() {
+    let p = pool(&[
+        P("app", "1-1", "noarch", &[]),
+        P("app-lang", "1-1", "noarch", &["S:(app and lang-de)"]),
+        P("lang-de", "1-1", "noarch", &[]),
+        P("app-plugin", "1-1", "noarch", &["S:app"]),
+        P("app-broken", "1-1", "noarch", &["S:app", "R:missing"]),
+        P("other-plugin", "1-1", "noarch", &["S:other"]),
+    ]);
+    let s = install(&p, &["app"]).unwrap();
+    assert_eq!(s, vec!["app-1-1.noarch", "app-plugin-1-1.noarch"]);
+    let s = install(&p, &["app", "lang-de"]).unwrap();
+    assert!(
+        has(&s, "app-lang-1-1.noarch") && !has(&s, "other-plugin-1-1.noarch"),
+        "{s:?}"
+    );
+    let mut solver = Solver::new(&p);
+    solver.set_weak(false);
+    let sol = solver.solve(&[Job::Install("app".into())]).unwrap();
+    assert_eq!(sol.packages.len(), 1);
 }
 
 #[test]

@@ -167,6 +167,7 @@ pub struct Pool {
     prov: Vec<(PkgId, DepId)>,
     byname_off: Vec<u32>,
     byname: Vec<PkgId>,
+    supplementers: Vec<PkgId>,
     arch_scores: FxMap<StrId, u8>,
     pkg_score: Vec<u8>,
     arch: String,
@@ -432,7 +433,16 @@ impl Pool {
                 }
             }
         }
+        self.supplementers = self
+            .ids()
+            .filter(|&p| !self.deps(p, DepKind::Supplements).is_empty())
+            .collect();
         self.score_packages();
+    }
+
+    /// Packages with supplements (weak reverse dependencies).
+    pub fn supplementers(&self) -> &[PkgId] {
+        &self.supplementers
     }
 
     /// Number of packages.

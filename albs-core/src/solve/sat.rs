@@ -12,8 +12,11 @@
 //! were chosen and, for the first requirement not yet met, install its best
 //! provider (the dependency's own name first, then the best arch, then the
 //! highest EVR). Recommends are tried the same way once every requirement is
-//! met. When the job is unsatisfiable, the rules that took part in the final
-//! conflict are returned as the explanation.
+//! met, then packages whose supplements hold for what is installed. Weak
+//! dependencies are only decisions: when one leads to a conflict, learning
+//! takes it back, so they never make a job fail. When the job is
+//! unsatisfiable, the rules that took part in the final conflict are
+//! returned as the explanation.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -136,6 +139,8 @@ pub struct Solver<'p> {
     derivations: Vec<Vec<ClauseId>>,
     owned: Vec<Vec<ClauseId>>,
     recs: Vec<Vec<DepId>>,
+    /// Variables of packages that supplement a reached package.
+    supps: Vec<u32>,
     job_clauses: Vec<ClauseId>,
     watches: Vec<Vec<ClauseId>>,
     value: Vec<i8>,
@@ -164,6 +169,7 @@ impl<'p> Solver<'p> {
             derivations: Vec::new(),
             owned: Vec::new(),
             recs: Vec::new(),
+            supps: Vec::new(),
             job_clauses: Vec::new(),
             watches: Vec::new(),
             value: Vec::new(),
@@ -331,6 +337,7 @@ impl<'p> Solver<'p> {
         self.derivations.clear();
         self.owned.clear();
         self.recs.clear();
+        self.supps.clear();
         self.job_clauses.clear();
         self.trail.clear();
         self.trail_lim.clear();
@@ -374,56 +381,87 @@ impl<'p> Solver<'p> {
                 }
             }
         }
-        // Requires (and recommends) expand the reachable set.
+        // Requires (and recommends) expand the reachable set; with weak
+        // dependencies on, so do packages supplementing a reached one.
         let mut buf: Vec<Lit> = Vec::new();
-        while let Some(p) = queue.pop() {
-            let pv = self.var_of_pkg[p.index()];
-            for &dep in pool.deps(p, DepKind::Requires) {
-                if pool.dep(dep).rich.is_none() {
-                    let (s, l) = self.providers(dep);
-                    if self.prov_flat[s as usize..(s + l) as usize].contains(&p) {
-                        continue;
-                    }
-                    buf.clear();
-                    buf.push(lit(pv, false));
-                    for i in s..s + l {
-                        let q = self.prov_flat[i as usize];
-                        buf.push(lit(self.ensure_var(q, &mut queue), true));
-                    }
-                    let c = self.add_clause(&buf, Origin::Requires(p, dep));
-                    self.owned[pv as usize].push(c);
-                } else {
-                    for clause in self.rich_cnf(dep, true) {
-                        if clause.contains(&(p, true)) {
+        loop {
+            while let Some(p) = queue.pop() {
+                let pv = self.var_of_pkg[p.index()];
+                for &dep in pool.deps(p, DepKind::Requires) {
+                    if pool.dep(dep).rich.is_none() {
+                        let (s, l) = self.providers(dep);
+                        if self.prov_flat[s as usize..(s + l) as usize].contains(&p) {
                             continue;
                         }
                         buf.clear();
                         buf.push(lit(pv, false));
-                        for (q, pos) in clause {
-                            let l = lit(self.ensure_var(q, &mut queue), pos);
-                            if !buf.contains(&l) {
-                                buf.push(l);
-                            }
+                        for i in s..s + l {
+                            let q = self.prov_flat[i as usize];
+                            buf.push(lit(self.ensure_var(q, &mut queue), true));
                         }
                         let c = self.add_clause(&buf, Origin::Requires(p, dep));
                         self.owned[pv as usize].push(c);
+                    } else {
+                        for clause in self.rich_cnf(dep, true) {
+                            if clause.contains(&(p, true)) {
+                                continue;
+                            }
+                            buf.clear();
+                            buf.push(lit(pv, false));
+                            for (q, pos) in clause {
+                                let l = lit(self.ensure_var(q, &mut queue), pos);
+                                if !buf.contains(&l) {
+                                    buf.push(l);
+                                }
+                            }
+                            let c = self.add_clause(&buf, Origin::Requires(p, dep));
+                            self.owned[pv as usize].push(c);
+                        }
+                    }
+                }
+                if self.weak {
+                    for &dep in pool.deps(p, DepKind::Recommends) {
+                        let mut leaves = Vec::new();
+                        match pool.rich(dep) {
+                            Some(t) => t.for_each_leaf(&mut |d| leaves.push(*d)),
+                            None => leaves.push(dep),
+                        }
+                        for d in leaves {
+                            for q in self.provider_vec(d) {
+                                self.ensure_var(q, &mut queue);
+                            }
+                        }
+                        self.recs[pv as usize].push(dep);
                     }
                 }
             }
-            if self.weak {
-                for &dep in pool.deps(p, DepKind::Recommends) {
-                    let mut leaves = Vec::new();
-                    match pool.rich(dep) {
-                        Some(t) => t.for_each_leaf(&mut |d| leaves.push(*d)),
-                        None => leaves.push(dep),
-                    }
-                    for d in leaves {
-                        for q in self.provider_vec(d) {
-                            self.ensure_var(q, &mut queue);
-                        }
-                    }
-                    self.recs[pv as usize].push(dep);
+            if !self.weak {
+                break;
+            }
+            for &s in pool.supplementers() {
+                if self.var_of_pkg[s.index()] != NONE || pool.arch_score(s) == 0 {
+                    continue;
                 }
+                let mut leaves = Vec::new();
+                for &d in pool.deps(s, DepKind::Supplements) {
+                    match pool.rich(d) {
+                        Some(t) => t.for_each_leaf(&mut |l| leaves.push(*l)),
+                        None => leaves.push(d),
+                    }
+                }
+                let reached = leaves.into_iter().any(|d| {
+                    let (st, l) = self.providers(d);
+                    self.prov_flat[st as usize..(st + l) as usize]
+                        .iter()
+                        .any(|q| self.var_of_pkg[q.index()] != NONE)
+                });
+                if reached {
+                    let v = self.ensure_var(s, &mut queue);
+                    self.supps.push(v);
+                }
+            }
+            if queue.is_empty() {
+                break;
             }
         }
         // Conflicts, obsoletes and same-name rules among reached packages.
@@ -972,6 +1010,13 @@ impl<'p> Solver<'p> {
                     }
                     rec_scan += 1;
                 }
+                for k in 0..self.supps.len() {
+                    let v = self.supps[k];
+                    if self.value[v as usize] == 0 && self.supplements_now(v) {
+                        self.decide(lit(v, true));
+                        continue 'outer;
+                    }
+                }
             }
             break;
         }
@@ -981,6 +1026,43 @@ impl<'p> Solver<'p> {
             .collect();
         packages.sort();
         Ok(Solution { packages })
+    }
+
+    /// Whether a supplements of the package holds for the packages installed so far.
+    fn supplements_now(&mut self, v: u32) -> bool {
+        let pool = self.pool;
+        let p = self.pkgs[v as usize];
+        pool.deps(p, DepKind::Supplements)
+            .iter()
+            .any(|&d| match pool.rich(d) {
+                Some(t) => self.holds_now(t),
+                None => self.holds_now(&Rich::Dep(d)),
+            })
+    }
+
+    fn holds_now(&mut self, r: &Rich<DepId>) -> bool {
+        match r {
+            Rich::Dep(_) | Rich::With(_) | Rich::Without(..) => self.set_of(r).iter().any(|q| {
+                let qv = self.var_of_pkg[q.index()];
+                qv != NONE && self.value[qv as usize] == 1
+            }),
+            Rich::And(v) => v.iter().all(|x| self.holds_now(x)),
+            Rich::Or(v) => v.iter().any(|x| self.holds_now(x)),
+            Rich::If(a, b, c) => {
+                if self.holds_now(b) {
+                    self.holds_now(a)
+                } else {
+                    c.as_ref().is_none_or(|c| self.holds_now(c))
+                }
+            }
+            Rich::Unless(a, b, c) => {
+                if !self.holds_now(b) {
+                    self.holds_now(a)
+                } else {
+                    c.as_ref().is_none_or(|c| self.holds_now(c))
+                }
+            }
+        }
     }
 
     fn decide(&mut self, l: Lit) {
