@@ -535,6 +535,125 @@ fn damaged_input_never_panics() {
     }
 }
 
+/// Provide/require range matching against libsolv (python3-solv, RPM
+/// semantics) as the oracle: random pairs over tricky versions, each asked
+/// through libsolv's whatprovides in one Python process.
+#[test]
+fn ranges_match_libsolv() {
+    use albs_core::solve::Sense;
+    use albs_core::solve::dep::{EvrRef, ranges_overlap};
+    let python = "/usr/bin/python3";
+    let has_solv = std::process::Command::new(python)
+        .args(["-c", "import solv"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_solv {
+        eprintln!(
+            "{python} has no solv module (scripts/setup.sh installs python3-solv): oracle skipped"
+        );
+        return;
+    }
+    let evrs = [
+        "1.0",
+        "1.0-1",
+        "1.0-2",
+        "0:1.0",
+        "1:1.0",
+        "1:0.9-1",
+        "1.0~rc1",
+        "1.0~rc1-1",
+        "1.0^git1",
+        "1.0^git1-1",
+        "1.0.1",
+        "2",
+        "2-0.1",
+        "1.0-1~",
+        "1.0-1^x",
+        "0:2-1",
+    ];
+    let senses = [("=", 4u8), ("<", 1), (">", 2), ("<=", 5), (">=", 6)];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut cases = Vec::new();
+    for _ in 0..1500 {
+        let (pe, ps) = (evrs[rnd(evrs.len())], senses[rnd(senses.len())]);
+        let (re, rs) = (evrs[rnd(evrs.len())], senses[rnd(senses.len())]);
+        // Most provides are `=`; ranges on both sides are rarer but legal.
+        let ps = if rnd(3) == 0 { ps } else { ("=", 4) };
+        cases.push((ps, pe, rs, re));
+    }
+    let mut input = String::new();
+    for (ps, pe, rs, re) in &cases {
+        input += &format!("{} {pe} {} {re}\n", ps.0, rs.0);
+    }
+    let script = r#"
+import sys, solv
+ops = {"=": solv.REL_EQ, "<": solv.REL_LT, ">": solv.REL_GT, "<=": solv.REL_LT | solv.REL_EQ, ">=": solv.REL_GT | solv.REL_EQ}
+pool = solv.Pool(); pool.setdisttype(solv.Pool.DISTTYPE_RPM); pool.setarch("x86_64")
+repo = pool.add_repo("r")
+lines = sys.stdin.read().splitlines()
+for i, line in enumerate(lines):
+    po, pe, ro, re = line.split()
+    s = repo.add_solvable(); s.name = "p%d" % i; s.evr = "1-1"; s.arch = "noarch"
+    s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep("cap%d" % i).Rel(ops[po], pool.Dep(pe)))
+repo.internalize(); pool.createwhatprovides()
+for i, line in enumerate(lines):
+    po, pe, ro, re = line.split()
+    dep = pool.Dep("cap%d" % i).Rel(ops[ro], pool.Dep(re))
+    print(1 if any(s.name == "p%d" % i for s in pool.whatprovides(dep)) else 0)
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<bool> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l == "1")
+        .collect();
+    assert_eq!(answers.len(), cases.len());
+    let mut wrong = Vec::new();
+    for ((ps, pe, rs, re), want) in cases.iter().zip(answers) {
+        let got = ranges_overlap(
+            Sense(ps.1),
+            &EvrRef::parse(pe).unwrap(),
+            Sense(rs.1),
+            &EvrRef::parse(re).unwrap(),
+        );
+        if got != want {
+            wrong.push(format!(
+                "provide {} {pe} vs require {} {re}: albs {got}, libsolv {want}",
+                ps.0, rs.0
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
 /// Random small repositories: every solution verifies, and every failure is
 /// confirmed by trying all package subsets.
 #[test]

@@ -119,6 +119,16 @@ pub fn ranges_overlap(a: Sense, a_evr: &EvrRef<'_>, b: Sense, b_evr: &EvrRef<'_>
     }
     let sense = evr_cmp_match(a_evr, b_evr);
     let (l, g, e) = (Sense::LESS.0, Sense::GREATER.0, Sense::EQUAL.0);
+    // rpm's `rpmverOverlap`: when the versions are equal and only one side
+    // has a release, the side without one stands for every release, so it
+    // overlaps as soon as that side includes `=`.
+    if sense == Ordering::Equal {
+        let ra = a_evr.release.is_some_and(|r| !r.is_empty());
+        let rb = b_evr.release.is_some_and(|r| !r.is_empty());
+        if (ra && !rb && b.0 & e != 0) || (rb && !ra && a.0 & e != 0) {
+            return true;
+        }
+    }
     match sense {
         Ordering::Less => a.0 & g != 0 || b.0 & l != 0,
         Ordering::Greater => a.0 & l != 0 || b.0 & g != 0,
@@ -445,6 +455,34 @@ mod tests {
             &e("1.0-3"),
             Sense::LESS,
             &e("1.0-4")
+        ));
+    }
+
+    #[test]
+    fn release_less_equal_side_covers_every_release() {
+        assert!(ranges_overlap(
+            Sense::EQUAL,
+            &e("1.0"),
+            Sense::LESS,
+            &e("1.0-2")
+        ));
+        assert!(ranges_overlap(
+            Sense::GREATER,
+            &e("1.0-1"),
+            Sense(5),
+            &e("1.0")
+        ));
+        assert!(!ranges_overlap(
+            Sense::GREATER,
+            &e("1.0-1"),
+            Sense::LESS,
+            &e("1.0")
+        ));
+        assert!(!ranges_overlap(
+            Sense::LESS,
+            &e("1.0"),
+            Sense::GREATER,
+            &e("1.0-2")
         ));
     }
 
