@@ -155,7 +155,8 @@ pub enum Rich<T> {
     Without(Box<Rich<T>>, Box<Rich<T>>),
     /// `(a if b [else c])`: `a` when `b` is installed, else `c` (if given).
     If(Box<Rich<T>>, Box<Rich<T>>, Option<Box<Rich<T>>>),
-    /// `(a unless b [else c])`: `a` when `b` is not installed, else `c` (if given).
+    /// `(a unless b [else c])`: `a` when `b` is not installed, else `c`; without
+    /// `else`, `b` must stay out (libsolv's reading: `a and not b`).
     Unless(Box<Rich<T>>, Box<Rich<T>>, Option<Box<Rich<T>>>),
 }
 

@@ -267,6 +267,9 @@ impl<'p> Solver<'p> {
                 let a1 = self.form(a, pos);
                 let not_cond = self.form(b, unless);
                 match (c, pos) {
+                    // libsolv reads `a unless b` without else as `a and not b`.
+                    (None, true) if unless => Form::And(vec![a1, self.form(b, false)]),
+                    (None, false) if unless => Form::Or(vec![a1, self.form(b, true)]),
                     (None, true) => Form::Or(vec![a1, not_cond]),
                     (None, false) => Form::And(vec![a1, self.form(b, !unless)]),
                     (Some(c), true) => {
@@ -419,6 +422,19 @@ impl<'p> Solver<'p> {
                         }
                     }
                 }
+                // A rich conflict may oblige a package (`(a if b)` forbids b
+                // without a): such packages are reached too.
+                for &dep in pool.deps(p, DepKind::Conflicts) {
+                    if pool.dep(dep).rich.is_some() {
+                        for clause in self.rich_cnf(dep, false) {
+                            for (q, pos) in clause {
+                                if pos && q != p {
+                                    self.ensure_var(q, &mut queue);
+                                }
+                            }
+                        }
+                    }
+                }
                 if self.weak {
                     for &dep in pool.deps(p, DepKind::Recommends) {
                         let mut leaves = Vec::new();
@@ -481,12 +497,17 @@ impl<'p> Solver<'p> {
                         }
                     }
                 } else {
+                    let complex = pool.rich(dep).is_some_and(is_complex);
                     'cl: for clause in self.rich_cnf(dep, false) {
                         buf.clear();
                         buf.push(lit(v, false));
                         for (q, pos) in clause {
                             let qv = self.var_of_pkg[q.index()];
-                            if q == p || qv == NONE {
+                            // A package never conflicts with itself through a
+                            // plain alternative list; a complex dependency (with
+                            // `and`, `if`, `unless`) may hit the package itself,
+                            // as in libsolv.
+                            if qv == NONE || (q == p && !complex) {
                                 // An unreached package is not installed: a negative
                                 // literal on it holds, a positive one cannot.
                                 if !pos {
@@ -496,6 +517,7 @@ impl<'p> Solver<'p> {
                             }
                             buf.push(lit(qv, pos));
                         }
+                        buf.dedup();
                         let c = self.add_clause(&buf, Origin::Conflicts(p, dep));
                         self.owned[v as usize].push(c);
                     }
@@ -1059,7 +1081,7 @@ impl<'p> Solver<'p> {
                 if !self.holds_now(b) {
                     self.holds_now(a)
                 } else {
-                    c.as_ref().is_none_or(|c| self.holds_now(c))
+                    c.as_ref().is_some_and(|c| self.holds_now(c))
                 }
             }
         }
@@ -1068,6 +1090,17 @@ impl<'p> Solver<'p> {
     fn decide(&mut self, l: Lit) {
         self.trail_lim.push(self.trail.len());
         self.assign(l, NONE);
+    }
+}
+
+/// Whether a rich dependency is more than a list of alternatives (libsolv's
+/// "complex" dependencies: `and` or `if` anywhere under `or`; libsolv 0.7
+/// treats `unless`, like `with`, as a package set).
+fn is_complex(r: &Rich<DepId>) -> bool {
+    match r {
+        Rich::And(_) | Rich::If(..) => true,
+        Rich::Or(v) => v.iter().any(is_complex),
+        Rich::Dep(_) | Rich::With(_) | Rich::Without(..) | Rich::Unless(..) => false,
     }
 }
 
@@ -1084,14 +1117,15 @@ fn cnf(f: &Form) -> Vec<Vec<PLit>> {
                 let part = cnf(x);
                 let mut next = Vec::new();
                 'a: for a in &acc {
-                    for b in &part {
+                    'b: for b in &part {
                         if next.len() >= MAX_CNF {
                             break 'a;
                         }
                         let mut c = a.clone();
                         for &l in b {
+                            // `x or not x` holds: this clause is dropped.
                             if c.contains(&(l.0, !l.1)) {
-                                continue 'a;
+                                continue 'b;
                             }
                             if !c.contains(&l) {
                                 c.push(l);
@@ -1156,7 +1190,7 @@ pub fn dep_holds(pool: &Pool, dep: DepId, installed: &[PkgId]) -> bool {
                 if !eval(pool, b, inst) {
                     eval(pool, a, inst)
                 } else {
-                    c.as_ref().is_none_or(|c| eval(pool, c, inst))
+                    c.as_ref().is_some_and(|c| eval(pool, c, inst))
                 }
             }
         }
