@@ -2,8 +2,11 @@
 //! (boolean) dependencies.
 //!
 //! Range overlap follows rpm 4.18's `rpmdsCompare`: an unversioned side
-//! always overlaps, a missing epoch is epoch 0, and the release is compared
-//! only when both sides carry one (so `foo >= 1.0` matches `foo = 1.0-3`).
+//! always overlaps, a missing epoch is epoch 0, the release is compared
+//! only when both sides carry one (so `foo >= 1.0` matches `foo = 1.0-3`),
+//! and a release-less side that includes `=` covers every release of its
+//! version (`foo = 1.0` overlaps `foo < 1.0-2`). Checked against libsolv on
+//! random pairs in `tests/tests/solver.rs`.
 
 use std::cmp::Ordering;
 
