@@ -549,6 +549,32 @@ mod tests {
     }
 
     #[test]
+    fn overlap_is_symmetric_and_reflexive() {
+        let evrs = [
+            "1.0", "1.0-1", "1.0-2", "0:1.0", "1:1.0", "1.0~rc1", "1.0^a-1", "2", "1.0-1~",
+        ];
+        let senses = [1u8, 2, 4, 5, 6];
+        for a in evrs {
+            for b in evrs {
+                for &sa in &senses {
+                    for &sb in &senses {
+                        let (x, y) = (e(a), e(b));
+                        assert_eq!(
+                            ranges_overlap(Sense(sa), &x, Sense(sb), &y),
+                            ranges_overlap(Sense(sb), &y, Sense(sa), &x),
+                            "{a} {sa} vs {b} {sb}"
+                        );
+                    }
+                }
+                // Every range containing `=` overlaps itself.
+                for &sa in &[4u8, 5, 6] {
+                    assert!(ranges_overlap(Sense(sa), &e(a), Sense(sa), &e(a)));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn parses_every_operator() {
         let r = parse_rich("(a >= 1.0 or (b if c else d) or (e unless f))").unwrap();
         let Rich::Or(items) = &r else { panic!("{r:?}") };
