@@ -216,6 +216,11 @@ fn alternatives_pick_one_and_backtrack() {
         P("postfix", "3-1", "x86_64", &["P:mta", "R:libdb"]),
         P("tool", "1-1", "noarch", &["R:mta", "C:exim"]),
     ]);
+    let err = install(&p, &["mta"]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "no package is named mta; it is provided by exim, postfix"
+    );
     let s = install(&p, &["mailer"]).unwrap();
     assert_eq!(
         s.iter()

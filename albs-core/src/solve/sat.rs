@@ -738,7 +738,30 @@ impl<'p> Solver<'p> {
         reasons.dedup();
         let describe = |r: &Reason| -> (u8, String) {
             match r {
-                Reason::NoSuchName(n) => (0, format!("no package is named {n}")),
+                Reason::NoSuchName(n) => {
+                    // Point at packages that provide the name, if any.
+                    let mut by: Vec<String> = pool
+                        .lookup(n)
+                        .map(|id| pool.providers_of_name(id))
+                        .unwrap_or(&[])
+                        .iter()
+                        .filter(|&&(q, _)| pool.arch_score(q) > 0)
+                        .map(|&(q, _)| pool.str(pool.package(q).name).to_owned())
+                        .collect();
+                    by.sort();
+                    by.dedup();
+                    if by.is_empty() {
+                        (0, format!("no package is named {n}"))
+                    } else {
+                        (
+                            0,
+                            format!(
+                                "no package is named {n}; it is provided by {}",
+                                by.join(", ")
+                            ),
+                        )
+                    }
+                }
                 Reason::Job(n) => (3, format!("the job installs {n}")),
                 Reason::WrongArch(p) => (
                     0,
