@@ -60,6 +60,9 @@ pub enum Command {
         /// Build id.
         build: u64,
     },
+    /// Dependency solving on rpm-md repositories.
+    #[command(subcommand)]
+    Solve(SolveCommand),
     /// Restart the failed tasks of a build.
     Restart {
         /// Server and token.
@@ -355,5 +358,45 @@ pub enum LedgerCommand {
         /// The output of `albs ledger consistency`.
         #[arg(long)]
         proof: PathBuf,
+    },
+}
+
+/// Repositories to solve on.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// A primary.xml (plain, .gz, .xz, .zst) or a repository directory (repeatable).
+    #[arg(long = "repo", required = true, value_name = "PATH")]
+    pub repos: Vec<std::path::PathBuf>,
+    /// The machine architecture.
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `albs solve …`.
+#[derive(Debug, Subcommand)]
+pub enum SolveCommand {
+    /// The packages that installing NAME… brings in, or why it cannot be done.
+    Install {
+        /// Package names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Repositories.
+        #[command(flatten)]
+        repo: SolveArgs,
+    },
+    /// Packages with a requires that nothing provides.
+    Closure {
+        /// Repositories.
+        #[command(flatten)]
+        repo: SolveArgs,
+    },
+    /// Packages that cannot be installed, each on its own.
+    Check {
+        /// Repositories.
+        #[command(flatten)]
+        repo: SolveArgs,
     },
 }

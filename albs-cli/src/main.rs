@@ -5,6 +5,7 @@ mod cli;
 mod ledger;
 mod remote;
 mod server;
+mod solve;
 
 use clap::Parser;
 
@@ -48,6 +49,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Submit(args) => remote::submit(args).await,
         cli::Command::Status(args) => remote::status(args).await,
         cli::Command::Logs(args) => remote::logs(args).await,
+        cli::Command::Solve(cmd) => solve::run(cmd),
         cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
         cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,
     }

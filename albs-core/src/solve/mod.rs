@@ -60,6 +60,45 @@ impl Pool {
         Ok(pool)
     }
 
+    /// Adds a repository: a `primary.xml` file (compressed or not) or a
+    /// repository directory whose `repodata/` holds one; returns how many
+    /// packages were added.
+    pub fn add_repo(&mut self, path: &Path) -> Result<usize, RepoError> {
+        if !path.is_dir() {
+            return self.add_primary(path);
+        }
+        let repodata = path.join("repodata");
+        let io = |source| RepoError::Io {
+            input: repodata.display().to_string(),
+            source,
+        };
+        let mut found = Vec::new();
+        for e in std::fs::read_dir(&repodata).map_err(io)? {
+            let e = e.map_err(io)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains("primary.xml") {
+                found.push(e.path());
+            }
+        }
+        found.sort();
+        match found.as_slice() {
+            [one] => self.add_primary(one),
+            [] => Err(RepoError::Io {
+                input: repodata.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no *primary.xml* file: give the file itself, or a repository made by createrepo_c",
+                ),
+            }),
+            _ => Err(RepoError::Io {
+                input: repodata.display().to_string(),
+                source: std::io::Error::other(
+                    "more than one *primary.xml* file: give the one to use",
+                ),
+            }),
+        }
+    }
+
     /// Adds the packages of a primary.xml file; returns how many were added.
     pub fn add_primary(&mut self, path: &Path) -> Result<usize, RepoError> {
         let reader = rpmmd::open(path)?;
