@@ -20,7 +20,7 @@ use crate::ledger::{Inputs, Ledger, LedgerError, LedgerExt, LedgerRecord, Record
 use crate::model::{Arch, Artifact, ArtifactKind, TaskState};
 use crate::platform::{Platform, PlatformError};
 use crate::rpmfile::{RpmFileError, read_header};
-use crate::source::{FetchedSource, SourceError, SourceFetcher, SourceRef};
+use crate::source::{FetchedSource, SourceFetcher, SourceRef};
 use crate::spec::{SpecError, SpecInfo};
 use crate::store::{ArtifactStore, ArtifactStoreExt, StoreError};
 use crate::test::{TestReport, Tester};
@@ -313,7 +313,7 @@ impl LocalPipeline {
                 }
                 Err(e) => {
                     result.state = TaskState::Failed;
-                    result.reason = Some(source_error_text(&e));
+                    result.reason = Some(e.to_string());
                     prepared.push(Prepared {
                         fetched: None,
                         spec: None,
@@ -621,10 +621,6 @@ impl LocalPipeline {
 
 fn order_pos(order: &[usize], i: usize) -> usize {
     order.iter().position(|&x| x == i).unwrap_or(usize::MAX)
-}
-
-fn source_error_text(e: &SourceError) -> String {
-    e.to_string()
 }
 
 fn outcome_reason(o: &BuildOutcome) -> (String, Vec<String>) {
