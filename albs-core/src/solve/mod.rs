@@ -3,6 +3,7 @@
 //!
 //! - [`rpmmd`] streams `primary.xml` (plain, gzip, zstd, xz) into a [`Pool`];
 //! - [`dep`] holds rpm's range semantics and rich (boolean) dependencies;
+//! - [`order`] computes the build order of source packages and its cycles;
 //! - [`sat`] is a CDCL solver over the package rules, with explanations for
 //!   jobs that cannot be satisfied, plus [`sat::installcheck`] and
 //!   [`sat::repoclosure`].
@@ -13,6 +14,7 @@
 //! other, obsoletes match package names.
 
 pub mod dep;
+pub mod order;
 pub mod pool;
 pub mod rpmmd;
 pub mod sat;
