@@ -399,4 +399,17 @@ pub enum SolveCommand {
         #[command(flatten)]
         repo: SolveArgs,
     },
+    /// The order to build source RPMs in, from their BuildRequires, with cycles marked.
+    Order {
+        /// Source RPMs.
+        #[arg(required = true, value_name = "SRPM")]
+        srpms: Vec<std::path::PathBuf>,
+        /// What a source package produces, `NAME=CAP,CAP…` (repeatable); by
+        /// default its own name, as an SRPM does not list its subpackages.
+        #[arg(long, value_name = "NAME=CAPS")]
+        produces: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -20,6 +20,11 @@ fn load(args: &SolveArgs) -> anyhow::Result<Pool> {
 
 pub fn run(cmd: SolveCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        SolveCommand::Order {
+            srpms,
+            produces,
+            json,
+        } => order(&srpms, &produces, json),
         SolveCommand::Install { names, repo } => {
             let pool = load(&repo)?;
             let jobs: Vec<Job> = names.iter().map(|n| Job::Install(n.clone())).collect();
@@ -114,4 +119,83 @@ pub fn run(cmd: SolveCommand) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `albs solve order`: one line per source package, dependencies first.
+fn order(
+    srpms: &[std::path::PathBuf],
+    produces: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use albs_core::solve::order;
+    let mut given = std::collections::HashMap::new();
+    for p in produces {
+        let (name, caps) = p
+            .split_once('=')
+            .with_context(|| format!("--produces {p:?}: expected NAME=CAP,CAP…"))?;
+        let caps: Vec<String> = caps
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        given.insert(name.trim().to_owned(), caps);
+    }
+    let mut inputs = Vec::new();
+    for path in srpms {
+        let mut input = order::input_from_srpm(path, None)?;
+        if let Some(caps) = given.get(&input.name) {
+            input.produces = caps.clone();
+        }
+        inputs.push(input);
+    }
+    let o = order::build_order(&inputs)?;
+    if json {
+        let steps: Vec<_> = o
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name, "stage": s.stage, "cycle": s.cycle,
+                    "bootstrap_without": s.bootstrap_without,
+                })
+            })
+            .collect();
+        let edges: Vec<_> = o
+            .edges
+            .iter()
+            .map(|(a, b, r)| serde_json::json!({ "needs": a, "provider": b, "requires": r }))
+            .collect();
+        let external: Vec<_> = o
+            .external
+            .iter()
+            .map(|(a, r)| serde_json::json!({ "package": a, "requires": r }))
+            .collect();
+        let v = serde_json::json!({
+            "steps": steps, "cycles": o.cycles, "edges": edges, "external": external,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for (i, s) in o.steps.iter().enumerate() {
+            let mut line = format!("{} {} (stage {})", i + 1, s.name, s.stage);
+            if let Some(c) = s.cycle {
+                line.push_str(&format!(" [cycle {}: {}", c + 1, o.cycles[c].join(" ")));
+                if !s.bootstrap_without.is_empty() {
+                    line.push_str(&format!(
+                        "; bootstrap without {}",
+                        s.bootstrap_without.join(" ")
+                    ));
+                }
+                line.push(']');
+            }
+            println!("{line}");
+        }
+        eprintln!(
+            "{} source packages, {} cycles, {} external build requires",
+            o.steps.len(),
+            o.cycles.len(),
+            o.external.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -91,3 +91,117 @@ fn install_closure_and_check_on_a_small_repository() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.xml"));
 }
+
+/// Builds `NAME-1.0-1.src.rpm` from a tiny spec with the given BuildRequires;
+/// `None` when rpmbuild is not installed.
+fn srpm(top: &Path, name: &str, build_requires: &[&str]) -> Option<String> {
+    let spec = top.join(format!("{name}.spec"));
+    let br: String = build_requires
+        .iter()
+        .map(|b| format!("BuildRequires: {b}\n"))
+        .collect();
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: {name}\nVersion: 1.0\nRelease: 1\nSummary: t\nLicense: MIT\n{br}\
+             %description\nt\n%files\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("rpmbuild")
+        .args(["-bs", "--nodeps", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&spec)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = top.join(format!("SRPMS/{name}-1.0-1.src.rpm"));
+    assert!(path.exists(), "{} built", path.display());
+    Some(path.display().to_string())
+}
+
+#[test]
+fn order_of_source_rpms_built_by_rpmbuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path();
+    let Some(c) = srpm(top, "c", &["b", "make"]) else {
+        eprintln!("rpmbuild is not installed: skipped");
+        return;
+    };
+    let b = srpm(top, "b", &["a >= 1.0"]).unwrap();
+    let a = srpm(top, "a", &[]).unwrap();
+    let x = srpm(top, "x", &["y"]).unwrap();
+    let y = srpm(top, "y", &["x", "a > 2"]).unwrap();
+
+    let out = albs(&["solve", "order", &c, &b, &a, &y, &x]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "1 a (stage 0)",
+            "2 b (stage 1)",
+            "3 c (stage 2)",
+            "4 x (stage 0) [cycle 1: x y; bootstrap without y]",
+            "5 y (stage 0) [cycle 1: x y]",
+        ],
+        "{text}"
+    );
+
+    let out = albs(&["solve", "order", &c, &b, &a, &y, &x, "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["cycles"], serde_json::json!([["x", "y"]]));
+    let external: Vec<String> = v["external"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["package"].as_str().unwrap(),
+                e["requires"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // `a > 2` is not met by a-1.0-1, `make` by nothing: neither makes an edge.
+    assert_eq!(external, ["c make", "y a > 2"]);
+    assert!(
+        v["steps"][0]["bootstrap_without"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // --produces declares subpackages: c's BuildRequires on b-devel binds to b.
+    let d = srpm(top, "d", &["b-devel"]).unwrap();
+    let out = albs(&[
+        "solve",
+        "order",
+        &d,
+        &b,
+        "--produces",
+        "b=b,b-devel",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["steps"][0]["name"], "b");
+    assert_eq!(v["steps"][1]["name"], "d");
+    assert_eq!(v["edges"][0]["requires"], "b-devel");
+
+    // A file that is not an RPM is named in the error.
+    let junk = top.join("junk.src.rpm");
+    std::fs::write(&junk, "nope").unwrap();
+    let out = albs(&["solve", "order", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("junk.src.rpm"));
+}
