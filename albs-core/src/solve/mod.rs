@@ -2,6 +2,7 @@
 //! installability and repository-closure reports out.
 //!
 //! - [`rpmmd`] streams `primary.xml` (plain, gzip, zstd, xz) into a [`Pool`];
+//! - [`filelists`] adds the complete file lists of `filelists.xml`;
 //! - [`dep`] holds rpm's range semantics and rich (boolean) dependencies;
 //! - [`order`] computes the build order of source packages and its cycles;
 //! - [`sat`] is a CDCL solver over the package rules, with explanations for
@@ -14,6 +15,7 @@
 //! other, obsoletes match package names.
 
 pub mod dep;
+pub mod filelists;
 pub mod order;
 pub mod pool;
 pub mod rpmmd;
@@ -63,8 +65,9 @@ impl Pool {
     }
 
     /// Adds a repository: a `primary.xml` file (compressed or not) or a
-    /// repository directory whose `repodata/` holds one; returns how many
-    /// packages were added.
+    /// repository directory whose `repodata/` holds one (and, when present,
+    /// a `filelists.xml` whose files become file provides of the packages
+    /// just added); returns how many packages were added.
     pub fn add_repo(&mut self, path: &Path) -> Result<usize, RepoError> {
         if !path.is_dir() {
             return self.add_primary(path);
@@ -75,16 +78,34 @@ impl Pool {
             source,
         };
         let mut found = Vec::new();
+        let mut filelists = Vec::new();
         for e in std::fs::read_dir(&repodata).map_err(io)? {
             let e = e.map_err(io)?;
             let name = e.file_name().to_string_lossy().into_owned();
             if name.contains("primary.xml") {
                 found.push(e.path());
+            } else if name.contains("filelists.xml") {
+                filelists.push(e.path());
             }
         }
         found.sort();
+        if filelists.len() > 1 {
+            return Err(RepoError::Io {
+                input: repodata.display().to_string(),
+                source: std::io::Error::other("more than one *filelists.xml* file"),
+            });
+        }
         match found.as_slice() {
-            [one] => self.add_primary(one),
+            [one] => {
+                let first = self.len() as u32;
+                let added = self.add_primary(one)?;
+                if let Some(fl) = filelists.first() {
+                    let reader = rpmmd::open(fl)?;
+                    let end = self.len() as u32;
+                    filelists::read_filelists(self, reader, &fl.display().to_string(), first..end)?;
+                }
+                Ok(added)
+            }
             [] => Err(RepoError::Io {
                 input: repodata.display().to_string(),
                 source: std::io::Error::new(

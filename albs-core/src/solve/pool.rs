@@ -390,6 +390,20 @@ impl Pool {
         PkgId((self.packages.len() - 1) as u32)
     }
 
+    /// Replaces the dependencies of one kind of a package already added (for
+    /// data that arrives after the package, such as filelists). Call
+    /// [`Pool::reindex`] when done.
+    pub fn set_deps(&mut self, pkg: PkgId, kind: DepKind, list: &[DepId]) {
+        let slot = &mut self.packages[pkg.index()].deps[kind.slot()];
+        let (start, len) = *slot;
+        if start as usize + len as usize == self.dep_lists.len() {
+            // The last list stored: rewrite it in place.
+            self.dep_lists.truncate(start as usize);
+        }
+        *slot = (self.dep_lists.len() as u32, list.len() as u32);
+        self.dep_lists.extend_from_slice(list);
+    }
+
     /// Rebuilds the provider and name indexes; call after adding packages.
     pub fn reindex(&mut self) {
         let n = self.strings.len();
