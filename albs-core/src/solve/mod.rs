@@ -3,6 +3,7 @@
 //!
 //! - [`rpmmd`] streams `primary.xml` (plain, gzip, zstd, xz) into a [`Pool`];
 //! - [`filelists`] adds the complete file lists of `filelists.xml`;
+//! - [`rpmhdr`] adds packages from `.rpm` headers ([`Pool::add_rpm`]);
 //! - [`dep`] holds rpm's range semantics and rich (boolean) dependencies;
 //! - [`order`] computes the build order of source packages and its cycles;
 //! - [`sat`] is a CDCL solver over the package rules, with explanations for
@@ -18,6 +19,7 @@ pub mod dep;
 pub mod filelists;
 pub mod order;
 pub mod pool;
+pub mod rpmhdr;
 pub mod rpmmd;
 pub mod sat;
 
@@ -51,6 +53,14 @@ pub enum RepoError {
         offset: u64,
         /// The package being read, once its name is known.
         package: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An `.rpm` file cannot be read as a package.
+    #[error("{input} is not a readable RPM package: {reason}")]
+    Package {
+        /// The file.
+        input: String,
         /// What is wrong.
         reason: String,
     },
