@@ -53,7 +53,7 @@ create_exception!(
 );
 create_exception!(
     albs,
-    ConnectionError,
+    UnreachableError,
     AlbsError,
     "The server could not be reached."
 );
@@ -73,7 +73,7 @@ fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Unsatisfiable(_) => UnsatisfiableError::new_err(msg),
         Error::Verification(_) => VerificationError::new_err(msg),
         Error::Api { .. } => ApiError::new_err(msg),
-        Error::Connection(_) => ConnectionError::new_err(msg),
+        Error::Connection(_) => UnreachableError::new_err(msg),
         Error::Io(_) => IoError::new_err(msg),
     };
     let set = match e {
@@ -354,7 +354,7 @@ fn albs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnsatisfiableError", py.get_type::<UnsatisfiableError>())?;
     m.add("VerificationError", py.get_type::<VerificationError>())?;
     m.add("ApiError", py.get_type::<ApiError>())?;
-    m.add("ConnectionError", py.get_type::<ConnectionError>())?;
+    m.add("UnreachableError", py.get_type::<UnreachableError>())?;
     m.add("IoError", py.get_type::<IoError>())?;
     m.add_class::<Evr>()?;
     m.add_class::<Nevra>()?;

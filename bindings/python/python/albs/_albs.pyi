@@ -1,0 +1,130 @@
+"""Type stubs of the albs extension module."""
+
+from os import PathLike
+from typing import Any, final
+
+_Path = str | PathLike[str]
+
+class AlbsError(Exception):
+    """Base class of every albs error."""
+
+class ParseError(AlbsError):
+    """Text or a file is not what it should be."""
+
+class RepoError(AlbsError):
+    """A repository could not be read."""
+
+class UnsatisfiableError(AlbsError):
+    """Install jobs cannot be satisfied."""
+
+    lines: list[str]
+    """One line per rule involved, "nothing provides" ones first."""
+
+class VerificationError(AlbsError):
+    """A checkpoint, record or consistency proof did not verify."""
+
+class ApiError(AlbsError):
+    """The server answered with an error."""
+
+    status: int
+    """The HTTP status."""
+
+class UnreachableError(AlbsError):
+    """The server could not be reached."""
+
+class IoError(AlbsError):
+    """A local file could not be read or written."""
+
+@final
+class Evr:
+    """Epoch, version and release, ordered the way rpm orders them."""
+
+    def __init__(self, text: str) -> None: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def release(self) -> str | None: ...
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __lt__(self, other: Evr) -> bool: ...
+    def __le__(self, other: Evr) -> bool: ...
+    def __gt__(self, other: Evr) -> bool: ...
+    def __ge__(self, other: Evr) -> bool: ...
+
+@final
+class Nevra:
+    """Name, epoch, version, release and architecture of a package."""
+
+    def __init__(self, text: str) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def release(self) -> str | None: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def evr(self) -> Evr: ...
+    def file_name(self) -> str: ...
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __lt__(self, other: Nevra) -> bool: ...
+    def __le__(self, other: Nevra) -> bool: ...
+    def __gt__(self, other: Nevra) -> bool: ...
+    def __ge__(self, other: Nevra) -> bool: ...
+
+@final
+class Pool:
+    """A package pool for one machine architecture."""
+
+    def __init__(self, arch: str = "x86_64") -> None: ...
+    def add_repo(self, path: _Path) -> int:
+        """Adds a primary.xml file or a repository directory; returns its package count."""
+    def __len__(self) -> int: ...
+    def install(self, names: list[str]) -> list[str]:
+        """Sorted NEVRAs to install; raises UnsatisfiableError."""
+    def repoclosure(self) -> list[tuple[str, str]]:
+        """(NEVRA, unresolved requires) of each package with a requires nothing provides."""
+    def installcheck(self) -> list[tuple[str, str]]:
+        """(NEVRA, reason) of each package that cannot be installed."""
+
+@final
+class Client:
+    """A blocking client of an albs server."""
+
+    def __init__(self, url: str, token: str | None = None) -> None: ...
+    def submit(
+        self, platform: str, arches: list[str], refs: list[str], wait: bool = False
+    ) -> dict[str, Any]:
+        """Submits a build of paths or URLs; returns the build."""
+    def build(self, id: int) -> dict[str, Any]:
+        """The build with this id (with its overall "state")."""
+    def log(self, task: int, from_: int = 0) -> tuple[list[str], int, bool]:
+        """(lines, next, done) of a task's log from line from_."""
+    def download(self, sha256: str, dest: _Path) -> None:
+        """Downloads an artifact by its sha256 to dest."""
+
+def vercmp(a: str, b: str) -> int:
+    """rpm's version comparison: -1, 0 or 1."""
+
+def read_header(path: _Path) -> Nevra:
+    """The NEVRA in an RPM file's header (arch "src" for source packages)."""
+
+def sha256_file(path: _Path) -> str:
+    """Lower-case hex sha256 of a file."""
+
+def verify_checkpoint(note: str, key: str) -> tuple[str, int, str]:
+    """(origin, size, root hex) of a signed checkpoint; raises VerificationError."""
+
+def verify_record(
+    record: bytes, index: int, proof: list[str], note: str, key: str
+) -> None:
+    """Checks that record sits at index in the log the checkpoint commits to."""
+
+def audit(old: str, new: str, proof: list[str], key: str) -> None:
+    """Checks that the newer checkpoint's log extends the older one's."""

@@ -1,0 +1,126 @@
+"""The solver on Debian bookworm's universe and on a hand-made repository."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import albs
+
+from conftest import UNIVERSE
+
+
+def test_build_essential_installs(universe: albs.Pool) -> None:
+    got = universe.install(["build-essential"])
+    names = {albs.Nevra(n).name for n in got}
+    assert {"build-essential", "gcc", "g++", "make", "libc6-dev", "dpkg-dev"} <= names
+    assert got == sorted(got)
+    assert len(got) == len(names), "one package per name"
+
+
+def test_repoclosure_finds_the_54_broken_packages(universe: albs.Pool) -> None:
+    broken = universe.repoclosure()
+    assert len(broken) == 54
+    nevras = [n for n, _ in broken]
+    assert len(set(nevras)) == 54
+    assert ("agda-bin-2.6.2.2-1.1.x86_64", "libghc-agda-dev < 2.6.2.2+~") in broken
+
+
+def test_an_unknown_package_is_unsatisfiable(universe: albs.Pool) -> None:
+    with pytest.raises(albs.UnsatisfiableError) as e:
+        universe.install(["no-such-package-anywhere"])
+    assert e.value.lines == ["no package is named no-such-package-anywhere"]
+    assert "no-such-package-anywhere" in str(e.value)
+    assert isinstance(e.value, albs.AlbsError)
+
+
+def test_a_missing_repository_is_a_repo_error(tmp_path: Path) -> None:
+    pool = albs.Pool()
+    with pytest.raises(albs.RepoError, match="nothing.xml"):
+        pool.add_repo(tmp_path / "nothing.xml")
+    with pytest.raises(albs.RepoError):
+        pool.add_repo(tmp_path)  # a directory without repodata/
+    bad = tmp_path / "primary.xml"
+    bad.write_text("<metadata><package>")
+    with pytest.raises(albs.RepoError, match="primary.xml"):
+        pool.add_repo(bad)
+
+
+PRIMARY = """<?xml version="1.0" encoding="UTF-8"?>
+<metadata xmlns="http://linux.duke.edu/metadata/common"
+          xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="4">
+{packages}
+</metadata>
+"""
+
+
+def package(name: str, arch: str, requires: list[str]) -> str:
+    req = "".join(f'<rpm:entry name="{r}"/>' for r in requires)
+    return f"""<package type="rpm">
+  <name>{name}</name><arch>{arch}</arch>
+  <version epoch="0" ver="1.0" rel="1"/>
+  <format>
+    <rpm:provides><rpm:entry name="{name}" flags="EQ" epoch="0" ver="1.0" rel="1"/></rpm:provides>
+    <rpm:requires>{req}</rpm:requires>
+  </format>
+</package>"""
+
+
+@pytest.fixture
+def small_repo(tmp_path: Path) -> Path:
+    path = tmp_path / "primary.xml"
+    path.write_text(
+        PRIMARY.format(
+            packages="\n".join(
+                [
+                    package("app", "x86_64", ["lib"]),
+                    package("lib", "x86_64", []),
+                    package("broken", "noarch", ["missing-thing"]),
+                    package("armonly", "aarch64", []),
+                ]
+            )
+        )
+    )
+    return path
+
+
+def test_installcheck_and_arch(small_repo: Path) -> None:
+    pool = albs.Pool("x86_64")
+    assert pool.add_repo(small_repo) == 4
+    assert pool.install(["app"]) == ["app-1.0-1.x86_64", "lib-1.0-1.x86_64"]
+    bad = dict(pool.installcheck())
+    assert set(bad) == {"broken-1.0-1.noarch", "armonly-1.0-1.aarch64"}
+    assert "missing-thing" in bad["broken-1.0-1.noarch"]
+    assert pool.repoclosure() == [("broken-1.0-1.noarch", "missing-thing")]
+    arm = albs.Pool("aarch64")
+    arm.add_repo(small_repo)
+    assert arm.install(["armonly"]) == ["armonly-1.0-1.aarch64"]
+    with pytest.raises(albs.UnsatisfiableError):
+        pool.install(["armonly"])
+
+
+def test_loading_releases_the_gil() -> None:
+    ticks = 0
+    stop = threading.Event()
+
+    def tick() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        start = time.monotonic()
+        albs.Pool().add_repo(UNIVERSE)
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        t.join()
+    # The ticker ran while the repository loaded: at least a third of the
+    # ticks it would have made in that time.
+    assert ticks >= elapsed / 0.01 / 3, (ticks, elapsed)
