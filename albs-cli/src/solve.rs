@@ -141,14 +141,7 @@ fn order(
             .collect();
         given.insert(name.trim().to_owned(), caps);
     }
-    let mut inputs = Vec::new();
-    for path in srpms {
-        let mut input = order::input_from_srpm(path, None)?;
-        if let Some(caps) = given.get(&input.name) {
-            input.produces = caps.clone();
-        }
-        inputs.push(input);
-    }
+    let inputs = order::inputs_from_srpms(srpms, &given)?;
     let o = order::build_order(&inputs)?;
     if json {
         let steps: Vec<_> = o
@@ -157,7 +150,7 @@ fn order(
             .map(|s| {
                 serde_json::json!({
                     "name": s.name, "stage": s.stage, "cycle": s.cycle,
-                    "bootstrap_without": s.bootstrap_without,
+                    "bootstrap_without": s.bootstrap_without, "needs_itself": s.needs_itself,
                 })
             })
             .collect();
@@ -187,6 +180,9 @@ fn order(
                     ));
                 }
                 line.push(']');
+            }
+            if s.needs_itself {
+                line.push_str(" [builds on a previous build of itself]");
             }
             println!("{line}");
         }

@@ -198,6 +198,11 @@ fn order_of_source_rpms_built_by_rpmbuild() {
     assert_eq!(v["steps"][1]["name"], "d");
     assert_eq!(v["edges"][0]["requires"], "b-devel");
 
+    // --produces for a package that is not given is refused.
+    let out = albs(&["solve", "order", &d, "--produces", "bb=b-devel"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bb"));
+
     // A file that is not an RPM is named in the error.
     let junk = top.join("junk.src.rpm");
     std::fs::write(&junk, "nope").unwrap();

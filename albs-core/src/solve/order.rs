@@ -47,6 +47,12 @@ pub enum OrderError {
         /// The repeated name.
         name: String,
     },
+    /// `produces` names a source package that is not among the SRPMs.
+    #[error("produces are given for {name}, which is not among the source packages")]
+    UnknownProduces {
+        /// The name given.
+        name: String,
+    },
     /// An SRPM cannot be read.
     #[error("{path} is not a readable source RPM: {message}")]
     Rpm {
@@ -81,6 +87,9 @@ pub struct Step {
     pub bootstrap_without: Vec<String>,
     /// Parallel stage: every dependency outside its cycle is in an earlier stage.
     pub stage: usize,
+    /// It build-requires something only it produces (a compiler built by
+    /// itself): it needs a previous build of itself in the build root.
+    pub needs_itself: bool,
 }
 
 /// The graph and the order computed from it.
@@ -182,6 +191,7 @@ pub fn build_order(inputs: &[OrderInput]) -> Result<BuildOrder, OrderError> {
     let mut edges = Vec::new();
     let mut external = Vec::new();
     let mut found = Vec::new();
+    let mut needs_itself = vec![false; n];
     for (i, reqs) in requires.iter().enumerate() {
         for &r in reqs {
             found.clear();
@@ -201,6 +211,8 @@ pub fn build_order(inputs: &[OrderInput]) -> Result<BuildOrder, OrderError> {
             }
             if !any {
                 external.push((inputs[i].name.clone(), pool.dep_str(r)));
+            } else if found.iter().all(|p| p.index() == i) {
+                needs_itself[i] = true;
             }
         }
     }
@@ -210,7 +222,11 @@ pub fn build_order(inputs: &[OrderInput]) -> Result<BuildOrder, OrderError> {
 
     let adj: Vec<Vec<usize>> = adj.into_iter().map(|s| s.into_iter().collect()).collect();
     let comps = tarjan(&adj);
-    Ok(order(inputs, &adj, &comps, edges, external))
+    let mut o = order(inputs, &adj, &comps, edges, external);
+    for step in &mut o.steps {
+        step.needs_itself = needs_itself[index[step.name.as_str()]];
+    }
+    Ok(o)
 }
 
 /// Providers of a simple dependency, or of any leaf of a rich one (an
@@ -378,6 +394,7 @@ fn order(
                 cycle,
                 bootstrap_without: without,
                 stage: stage[c],
+                needs_itself: false,
             });
             built[pick] = true;
             left.retain(|&m| m != pick);
@@ -442,6 +459,31 @@ pub fn input_from_srpm(path: &Path, produces: Option<&[String]>) -> Result<Order
         build_requires,
         produces,
     })
+}
+
+/// Reads SRPMs into inputs; `produces` overrides, per source package name,
+/// what [`input_from_srpm`] would assume the package produces. A name in
+/// `produces` that matches no SRPM is an error (most likely a typo).
+pub fn inputs_from_srpms<P: AsRef<Path>>(
+    paths: &[P],
+    produces: &HashMap<String, Vec<String>>,
+) -> Result<Vec<OrderInput>, OrderError> {
+    let mut inputs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let mut input = input_from_srpm(path.as_ref(), None)?;
+        if let Some(caps) = produces.get(&input.name) {
+            input.produces.clone_from(caps);
+        }
+        inputs.push(input);
+    }
+    if let Some(name) = produces
+        .keys()
+        .filter(|k| !inputs.iter().any(|i| &i.name == *k))
+        .min()
+    {
+        return Err(OrderError::UnknownProduces { name: name.clone() });
+    }
+    Ok(inputs)
 }
 
 /// A header dependency as rpm prints it (`foo >= 1.2`).
@@ -586,6 +628,84 @@ mod tests {
             ]
         );
         assert_eq!(names(&o), ["b", "a"]);
+    }
+
+    #[test]
+    fn self_build_requires_need_a_previous_build() {
+        let o = build_order(&[
+            inp("rust", &["rust >= 1.80", "llvm"], &["rust = 1.81-1"]),
+            inp("llvm", &["cmake"], &["llvm", "cmake"]),
+        ])
+        .unwrap();
+        assert_eq!(names(&o), ["llvm", "rust"]);
+        assert!(o.steps[1].needs_itself);
+        // llvm provides cmake itself as well as needing it.
+        assert!(o.steps[0].needs_itself);
+        assert!(o.cycles.is_empty() && o.external.is_empty());
+        // Provided by itself and another input: an ordinary edge.
+        let o = build_order(&[inp("a", &["x"], &["x"]), inp("b", &[], &["x"])]).unwrap();
+        assert_eq!(names(&o), ["b", "a"]);
+        assert!(!o.steps[1].needs_itself);
+    }
+
+    proptest::proptest! {
+        /// On random graphs: every input once; members of one cycle exactly
+        /// when mutually reachable; dependencies outside the cycle first.
+        #[test]
+        fn order_respects_reachability(
+            n in 1usize..9,
+            bits in proptest::collection::vec(proptest::bool::weighted(0.25), 81),
+        ) {
+            let edge = |i: usize, j: usize| i != j && bits[i * 9 + j];
+            let name = |i: usize| format!("p{i}");
+            let inputs: Vec<OrderInput> = (0..n)
+                .map(|i| OrderInput {
+                    name: name(i),
+                    build_requires: (0..n)
+                        .filter(|&j| edge(i, j))
+                        .map(|j| format!("cap{j}"))
+                        .collect(),
+                    produces: vec![format!("cap{i}")],
+                })
+                .collect();
+            let o = build_order(&inputs).unwrap();
+            let mut reach = vec![vec![false; n]; n];
+            for (i, row) in reach.iter_mut().enumerate() {
+                row[i] = true;
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r |= edge(i, j);
+                }
+            }
+            for k in 0..n {
+                for i in 0..n {
+                    for j in 0..n {
+                        if reach[i][k] && reach[k][j] {
+                            reach[i][j] = true;
+                        }
+                    }
+                }
+            }
+            let pos: Vec<usize> = (0..n)
+                .map(|i| o.steps.iter().position(|s| s.name == name(i)).unwrap())
+                .collect();
+            proptest::prop_assert_eq!(o.steps.len(), n);
+            for i in 0..n {
+                for j in 0..n {
+                    if i == j {
+                        continue;
+                    }
+                    let same = reach[i][j] && reach[j][i];
+                    let (ci, cj) = (o.steps[pos[i]].cycle, o.steps[pos[j]].cycle);
+                    proptest::prop_assert_eq!(same, ci.is_some() && ci == cj);
+                    if edge(i, j) && !same {
+                        proptest::prop_assert!(pos[j] < pos[i]);
+                        proptest::prop_assert!(
+                            o.steps[pos[j]].stage < o.steps[pos[i]].stage
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
