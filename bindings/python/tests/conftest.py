@@ -134,13 +134,13 @@ class Server:
     token: str
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("server") / "data"
+def start_server(data: Path, *extra: str | Path) -> Iterator[Server]:
+    """Runs `albs server` on a free port until the fixture ends."""
     url = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k != "ALBS_DATABASE_URL"}
+    listen = url.removeprefix("http://")
     proc = subprocess.Popen(
-        [str(ALBS_BIN), "--data", str(data), "server", "--listen", url.removeprefix("http://")],
+        [str(ALBS_BIN), "--data", str(data), "server", "--listen", listen, *map(str, extra)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -162,3 +162,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server without build nodes: builds stay pending."""
+    yield from start_server(tmp_path_factory.mktemp("server") / "data")
+
+
+@pytest.fixture(scope="session")
+def building_server(
+    tmp_path_factory: pytest.TempPathFactory, examples: Path
+) -> Iterator[Server]:
+    """A server with a build node in its process (rpmbuild without sandbox)."""
+    data = tmp_path_factory.mktemp("building-server") / "data"
+    yield from start_server(
+        data, "--with-node", "--no-sandbox", "--lookaside", examples / "lookaside"
+    )

@@ -1,7 +1,10 @@
-"""The client against a real albs server without build nodes."""
+"""The client against real albs servers: one without build nodes, one with."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,55 @@ def test_unknown_things_are_api_errors(server: Server, tmp_path: Path) -> None:
 def test_an_unreachable_server(tmp_path: Path) -> None:
     with pytest.raises(albs.UnreachableError):
         albs.Client("http://127.0.0.1:9").build(1)
+
+
+def test_a_build_with_a_node_succeeds_and_downloads(
+    building_server: Server, examples: Path, tmp_path: Path
+) -> None:
+    client = albs.Client(building_server.url, building_server.token)
+    build = client.submit("almalinux-9", ["x86_64"], [str(examples / "git" / "albs-docs")], wait=True)
+    assert build["state"] == "succeeded", build
+    artifacts = [a for t in build["tasks"] for a in t["artifacts"]]
+    assert sorted(a["name"] for a in artifacts) == [
+        "albs-docs-2.1-3.el9.noarch.rpm",
+        "albs-docs-2.1-3.el9.src.rpm",
+    ]
+    for a in artifacts:
+        dest = tmp_path / a["name"]
+        client.download(a["sha256"], dest)
+        assert albs.sha256_file(dest) == a["sha256"]
+        assert albs.read_header(dest).file_name() == a["name"]
+    lines, next_line, done = client.log(build["tasks"][0]["id"])
+    assert done and lines and next_line == len(lines)
+
+
+def test_the_example_script_follows_a_build(
+    building_server: Server, examples: Path, tmp_path: Path
+) -> None:
+    script = Path(__file__).resolve().parents[3] / "examples" / "python" / "submit_build.py"
+    env = {**os.environ, "ALBS_SERVER": building_server.url, "ALBS_TOKEN": building_server.token}
+    out = subprocess.run(
+        [sys.executable, str(script), "--arch", "x86_64", "--poll", "0.2"]
+        + ["--download", str(tmp_path), str(examples / "git" / "albs-docs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "build " in out.stderr and ": succeeded" in out.stderr
+    assert "x86_64] " in out.stdout, "the arch task's log was followed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "albs-docs-2.1-3.el9.noarch.rpm",
+        "albs-docs-2.1-3.el9.src.rpm",
+    ]
+    env.pop("ALBS_TOKEN")
+    refused = subprocess.run(
+        [sys.executable, str(script), str(examples / "git" / "albs-docs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "(401)" in refused.stderr
