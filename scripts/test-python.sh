@@ -14,8 +14,8 @@ python=${PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
-if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/pytest" ]; then
-    "$venv/bin/pip" install --quiet 'maturin>=1.9,<2' pytest
+if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/mypy" ]; then
+    "$venv/bin/pip" install --quiet 'maturin>=1.9,<2' pytest mypy
 fi
 
 cargo build -p albs-cli

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ class Ledger:
     key: str
     cp1: str
     cp2: str
-    prove: dict[str, object]
+    prove: dict[str, Any]
     consistency: list[str]
 
 
