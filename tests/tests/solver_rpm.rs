@@ -178,6 +178,8 @@ fn createrepo_c_repository_resolves_file_requires_through_filelists() {
 
     let mut pool = Pool::new();
     assert_eq!(pool.add_repo(&repo).unwrap(), 2);
+    // createrepo_c records pkgids, so filelists entries match by checksum.
+    assert!(pool.ids().all(|p| pool.pkgid(p).is_some()));
     assert_eq!(
         install(&pool, "app").unwrap(),
         ["app-1-1.noarch", "foo-1:2.0-3.noarch"]

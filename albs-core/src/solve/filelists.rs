@@ -13,10 +13,10 @@
 //! ```
 //!
 //! Every entry, directories and ghosts included, becomes a file provide of
-//! the package with the same name, arch and EVR among the packages the
-//! caller names (those of the same repository): the primary reader keeps
-//! no `pkgid`, so a repository holding one NEVRA twice gets both file lists
-//! merged into both. Entries of packages not in the pool are skipped.
+//! a package among those the caller names (the ones of the same
+//! repository): the package whose primary.xml `pkgid` (checksum) is the
+//! entry's, or else one with the same name, arch and EVR and no other
+//! `pkgid` recorded. Entries of packages not in the pool are skipped.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -42,8 +42,9 @@ struct State<'i> {
     ctx: Ctx,
     line: u64,
     offset: u64,
-    /// The package entry being read (for errors) and the packages it matches.
+    /// The package entry being read (for errors), its pkgid and the packages it matches.
     name: Option<String>,
+    pkgid: Option<String>,
     targets: Vec<PkgId>,
     in_file: bool,
     text: String,
@@ -72,13 +73,18 @@ pub fn read_filelists<R: BufRead>(
     input: &str,
     packages: Range<u32>,
 ) -> Result<usize, RepoError> {
-    let mut by_nevra: HashMap<(StrId, StrId, EvrId), Vec<PkgId>> = HashMap::new();
+    let mut index = Index::default();
     for i in packages.start..packages.end.min(pool.len() as u32) {
-        let p = pool.package(PkgId(i));
-        by_nevra
+        let (id, p) = (PkgId(i), pool.package(PkgId(i)));
+        let pkgid = pool.pkgid(id);
+        index
+            .by_nevra
             .entry((p.name, p.arch, p.evr))
             .or_default()
-            .push(PkgId(i));
+            .push((id, pkgid.is_some()));
+        if let Some(k) = pkgid {
+            index.by_pkgid.entry(k).or_default().push(id);
+        }
     }
     let mut r = Reader::from_reader(reader);
     r.config_mut().trim_text(false);
@@ -88,6 +94,7 @@ pub fn read_filelists<R: BufRead>(
         line: 1,
         offset: 0,
         name: None,
+        pkgid: None,
         targets: Vec::new(),
         in_file: false,
         text: String::new(),
@@ -102,8 +109,8 @@ pub fn read_filelists<R: BufRead>(
             .read_event_into(&mut buf)
             .map_err(|e| st.err(e.to_string()))?;
         match ev {
-            Event::Start(e) => key = start(&mut st, pool, &e, false, key, &by_nevra)?,
-            Event::Empty(e) => key = start(&mut st, pool, &e, true, key, &by_nevra)?,
+            Event::Start(e) => key = start(&mut st, pool, &e, false, key, &index)?,
+            Event::Empty(e) => key = start(&mut st, pool, &e, true, key, &index)?,
             Event::End(e) => {
                 let local = e.local_name();
                 match (st.ctx, local.as_ref().as_bytes()) {
@@ -164,13 +171,21 @@ pub fn read_filelists<R: BufRead>(
     Ok(st.matched)
 }
 
+/// The packages filelists entries may belong to.
+#[derive(Default)]
+struct Index {
+    /// By name, arch and EVR, with whether primary recorded a pkgid.
+    by_nevra: HashMap<(StrId, StrId, EvrId), Vec<(PkgId, bool)>>,
+    by_pkgid: HashMap<StrId, Vec<PkgId>>,
+}
+
 fn start(
     st: &mut State<'_>,
     pool: &mut Pool,
     e: &BytesStart<'_>,
     empty: bool,
     key: Option<(StrId, StrId)>,
-    by_nevra: &HashMap<(StrId, StrId, EvrId), Vec<PkgId>>,
+    index: &Index,
 ) -> Result<Option<(StrId, StrId)>, RepoError> {
     let attr = |st: &State<'_>, name: &str| -> Result<Option<String>, RepoError> {
         match e.try_get_attribute(name) {
@@ -198,6 +213,7 @@ fn start(
                 return Err(st.err("a <package> without a name attribute"));
             };
             st.name = Some(name.clone());
+            st.pkgid = attr(st, "pkgid")?.filter(|k| !k.is_empty());
             let Some(arch) = attr(st, "arch")?.filter(|a| !a.is_empty()) else {
                 return Err(st.err("a <package> without an arch attribute"));
             };
@@ -227,10 +243,29 @@ fn start(
                 release: rel.map(|r| pool.intern(&r)),
             };
             let evr = pool.intern_evr(rec);
-            st.targets = by_nevra
-                .get(&(name, arch, evr))
-                .cloned()
-                .unwrap_or_default();
+            let by_pkgid = st
+                .pkgid
+                .as_deref()
+                .and_then(|k| pool.lookup(k))
+                .and_then(|k| index.by_pkgid.get(&k));
+            st.targets = match by_pkgid {
+                Some(hits) => hits.clone(),
+                None => {
+                    // Without a pkgid of its own, a package of the same NEVRA
+                    // matches; one whose recorded pkgid differs is another build.
+                    let with_pkgid_ok = st.pkgid.is_none();
+                    index
+                        .by_nevra
+                        .get(&(name, arch, evr))
+                        .map(|v| {
+                            v.iter()
+                                .filter(|&&(_, has)| with_pkgid_ok || !has)
+                                .map(|&(p, _)| p)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+            };
         }
         (Ctx::Package, b"file") => {
             st.text.clear();
@@ -355,6 +390,49 @@ mod tests {
         assert_eq!(helper.len(), 1, "{helper:?}");
         let id = pool.lookup("/usr/libexec/foo/helper").unwrap();
         assert_eq!(pool.providers_of_name(id)[0].0, PkgId(4));
+    }
+
+    #[test]
+    fn pkgid_tells_builds_of_one_nevra_apart() {
+        let pkg = |sum: &str| {
+            format!(
+                "<package type=\"rpm\"><name>foo</name><arch>noarch</arch>\
+                 <version epoch=\"0\" ver=\"1\" rel=\"1\"/>\
+                 <checksum type=\"sha256\" pkgid=\"YES\">{sum}</checksum><format/></package>"
+            )
+        };
+        let primary = format!(
+            "<metadata packages=\"3\">{}{}{}</metadata>",
+            pkg("aaa"),
+            pkg("bbb"),
+            "<package type=\"rpm\"><name>foo</name><arch>noarch</arch>\
+             <version epoch=\"0\" ver=\"1\" rel=\"1\"/><format/></package>"
+        );
+        let mut pool = Pool::new();
+        super::super::rpmmd::read_primary(&mut pool, primary.as_bytes(), "p").unwrap();
+        assert_eq!(pool.pkgid(PkgId(1)).map(|k| pool.str(k)), Some("bbb"));
+        assert_eq!(pool.pkgid(PkgId(2)), None);
+        let fl = r#"<filelists>
+<package pkgid="bbb" name="foo" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/b</file></package>
+<package pkgid="zzz" name="foo" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/z</file></package>
+<package name="foo" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/any</file></package>
+</filelists>"#;
+        let m = read_filelists(&mut pool, fl.as_bytes(), "f", 0..3).unwrap();
+        assert_eq!(m, 3);
+        let owners = |path: &str| -> Vec<PkgId> {
+            let mut v: Vec<PkgId> = pool
+                .providers_of_name(pool.lookup(path).unwrap())
+                .iter()
+                .map(|&(p, _)| p)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(owners("/b"), [PkgId(1)]);
+        // An unknown pkgid goes to the build without a recorded pkgid.
+        assert_eq!(owners("/z"), [PkgId(2)]);
+        // No pkgid at all: every build of that NEVRA.
+        assert_eq!(owners("/any"), [PkgId(0), PkgId(1), PkgId(2)]);
     }
 
     #[test]

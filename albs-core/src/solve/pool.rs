@@ -171,6 +171,7 @@ pub struct Pool {
     arch_scores: FxMap<StrId, u8>,
     pkg_score: Vec<u8>,
     arch: String,
+    pkgids: FxMap<PkgId, StrId>,
 }
 
 /// Compatible architectures of a machine, best first (noarch is always compatible).
@@ -402,6 +403,16 @@ impl Pool {
         }
         *slot = (self.dep_lists.len() as u32, list.len() as u32);
         self.dep_lists.extend_from_slice(list);
+    }
+
+    /// Records the rpm-md `pkgid` (the package file's checksum) of a package.
+    pub fn set_pkgid(&mut self, pkg: PkgId, pkgid: StrId) {
+        self.pkgids.insert(pkg, pkgid);
+    }
+
+    /// The rpm-md `pkgid` of a package, when its primary.xml gave one.
+    pub fn pkgid(&self, pkg: PkgId) -> Option<StrId> {
+        self.pkgids.get(&pkg).copied()
     }
 
     /// Rebuilds the provider and name indexes; call after adding packages.

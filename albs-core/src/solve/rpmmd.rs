@@ -132,6 +132,7 @@ enum Capture {
     Name,
     Arch,
     File,
+    PkgId,
 }
 
 /// Reads one primary.xml stream into the pool; `input` names it in errors.
@@ -151,6 +152,7 @@ pub fn read_primary<R: BufRead>(
         name: None,
         arch: None,
         evr: None,
+        pkgid: None,
         lists: Default::default(),
         added: 0,
         offset: 0,
@@ -227,6 +229,7 @@ struct State<'i> {
     name: Option<StrId>,
     arch: Option<StrId>,
     evr: Option<EvrRec>,
+    pkgid: Option<StrId>,
     lists: [Vec<DepId>; 9],
     added: usize,
     offset: u64,
@@ -291,6 +294,7 @@ impl State<'_> {
                 self.name = None;
                 self.arch = None;
                 self.evr = None;
+                self.pkgid = None;
                 self.lists.iter_mut().for_each(Vec::clear);
                 if empty {
                     return Err(self.err(pool, "empty <package/>".into()));
@@ -318,6 +322,15 @@ impl State<'_> {
                     version,
                     release: rel,
                 });
+            }
+            (Ctx::Package, b"checksum")
+                if !empty
+                    && e.try_get_attribute("pkgid")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|a| a.value.as_ref() == "YES") =>
+            {
+                self.begin_text(Capture::PkgId, empty)
             }
             (
                 Ctx::Package,
@@ -451,6 +464,11 @@ impl State<'_> {
         if self.capture != Capture::None {
             let what = std::mem::replace(&mut self.capture, Capture::None);
             let text = self.text.trim();
+            if what == Capture::PkgId {
+                // Only used to match filelists; an empty one is not worth refusing.
+                self.pkgid = (!text.is_empty()).then(|| pool.intern(text));
+                return Ok(());
+            }
             if text.is_empty() {
                 return Err(self.err(pool, format!("empty <{}>", String::from_utf8_lossy(tag))));
             }
@@ -467,7 +485,7 @@ impl State<'_> {
                     });
                     self.lists[DepKind::Files.slot()].push(dep);
                 }
-                Capture::None => {}
+                Capture::None | Capture::PkgId => {}
             }
             return Ok(());
         }
@@ -507,7 +525,10 @@ impl State<'_> {
         if !provides.contains(&own) {
             provides.push(own);
         }
-        pool.add_package(name, arch, evr, &self.lists);
+        let id = pool.add_package(name, arch, evr, &self.lists);
+        if let Some(pkgid) = self.pkgid {
+            pool.set_pkgid(id, pkgid);
+        }
         self.added += 1;
         Ok(())
     }
