@@ -6,11 +6,12 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +19,7 @@ import albs
 
 REPO = Path(__file__).resolve().parents[3]
 UNIVERSE = REPO.parent / "shared" / "data" / "universe-bookworm.primary.xml.gz"
+T = TypeVar("T")
 ALBS_BIN = Path(os.environ.get("ALBS_BIN", REPO / "target" / "debug" / "albs"))
 
 
@@ -180,3 +182,28 @@ def building_server(
     yield from start_server(
         data, "--with-node", "--no-sandbox", "--lookaside", examples / "lookaside"
     )
+
+
+def runs_beside_python(call: Callable[[], T]) -> tuple[T, float]:
+    """Runs `call` while a Python thread ticks every 10 ms; returns its result
+    and the share of the expected ticks that happened (about 1.0 when the
+    call released the GIL, near 0 when it held it)."""
+    ticks = 0
+    stop = threading.Event()
+
+    def tick() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.01)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        start = time.monotonic()
+        result = call()
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        t.join()
+    return result, ticks / max(elapsed / 0.01, 1.0)

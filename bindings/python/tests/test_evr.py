@@ -67,6 +67,9 @@ def test_evr_parses_compares_and_prints() -> None:
     assert albs.Evr("1.0-1") < albs.Evr("1.0-1.el9") < albs.Evr("1.0.1-1")
     assert albs.Evr("1.0-1") == albs.Evr("0:1.0-1")
     assert len({albs.Evr("1.0-1"), albs.Evr("0:1.0-1")}) == 1
+    assert albs.Evr("1.0") != "1.0"
+    with pytest.raises(TypeError):
+        assert albs.Evr("1.0") < "2.0"  # type: ignore[operator]
     assert sorted(albs.Evr(t) for t in ["1.10", "1.9", "1.9~b"]) == [
         albs.Evr("1.9~b"),
         albs.Evr("1.9"),
