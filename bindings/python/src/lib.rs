@@ -287,7 +287,7 @@ pub fn source_ref(text: &str) -> Result<SourceRef> {
 }
 
 /// A build as JSON, with its overall `state` added.
-fn build_json(b: &Build) -> Result<serde_json::Value> {
+pub fn build_json(b: &Build) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(b).map_err(|e| Error::Parse(e.to_string()))?;
     if let Some(map) = v.as_object_mut() {
         map.insert("state".into(), b.state().to_string().into());
@@ -303,15 +303,9 @@ impl Remote {
         }
     }
 
-    /// Submits a build of `refs` (paths or URLs) for `platform`; with `wait`,
-    /// polls until every task has ended. Returns the build as JSON.
-    pub fn submit(
-        &self,
-        platform: &str,
-        arches: &[String],
-        refs: &[String],
-        wait: bool,
-    ) -> Result<serde_json::Value> {
+    /// Submits a build of `refs` (paths or URLs) for `platform` (every arch
+    /// of the platform when `arches` is empty).
+    pub fn submit(&self, platform: &str, arches: &[String], refs: &[String]) -> Result<Build> {
         let arches = arches
             .iter()
             .map(|a| a.parse::<Arch>().map_err(|e| Error::Parse(format!("{e}"))))
@@ -326,20 +320,19 @@ impl Remote {
             refs,
             options: BuildOptions::default(),
         };
-        runtime()?.block_on(async {
-            let mut build = self.client.create_build(&req).await?;
-            while wait && !build.state().is_final() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                build = self.client.build(build.id).await?;
-            }
-            build_json(&build)
-        })
+        Ok(runtime()?.block_on(self.client.create_build(&req))?)
     }
 
-    /// The build with this id, as JSON.
-    pub fn build(&self, id: u64) -> Result<serde_json::Value> {
-        let b = runtime()?.block_on(self.client.build(id))?;
-        build_json(&b)
+    /// The build with this id.
+    pub fn build(&self, id: u64) -> Result<Build> {
+        Ok(runtime()?.block_on(self.client.build(id))?)
+    }
+
+    /// Sleeps `poll`, then fetches the build again: one step of waiting for
+    /// it, so that callers can check for interruptions between steps.
+    pub fn poll(&self, id: u64, poll: Duration) -> Result<Build> {
+        std::thread::sleep(poll);
+        self.build(id)
     }
 
     /// Log lines of a task from line `from`.

@@ -6,6 +6,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use pyo3::basic::CompareOp;
 use pyo3::create_exception;
@@ -311,7 +312,8 @@ impl Client {
     fn new(url: &str, token: Option<String>) -> Self {
         Client(crate::Remote::new(url, token))
     }
-    /// Submits a build; with `wait`, returns once every task has ended.
+    /// Submits a build; with `wait`, returns once every task has ended
+    /// (Ctrl-C interrupts the wait).
     #[pyo3(signature = (platform, arches, refs, wait = false))]
     fn submit<'py>(
         &self,
@@ -321,15 +323,21 @@ impl Client {
         refs: Vec<String>,
         wait: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v = py
-            .detach(|| self.0.submit(platform, &arches, &refs, wait))
+        let mut b = py
+            .detach(|| self.0.submit(platform, &arches, &refs))
             .py(py)?;
-        json_to_py(py, &v)
+        while wait && !b.state().is_final() {
+            py.check_signals()?;
+            b = py
+                .detach(|| self.0.poll(b.id, Duration::from_millis(300)))
+                .py(py)?;
+        }
+        json_to_py(py, &crate::build_json(&b).py(py)?)
     }
     /// The build with this id, as a dict.
     fn build<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyAny>> {
-        let v = py.detach(|| self.0.build(id)).py(py)?;
-        json_to_py(py, &v)
+        let b = py.detach(|| self.0.build(id)).py(py)?;
+        json_to_py(py, &crate::build_json(&b).py(py)?)
     }
     /// (lines, next, done) of a task's log from line `from_`.
     #[pyo3(signature = (task, from_ = 0))]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,29 @@ def test_the_example_script_follows_a_build(
     )
     assert refused.returncode == 2
     assert "(401)" in refused.stderr
+
+
+def test_ctrl_c_interrupts_waiting_for_a_build(server: Server, examples: Path) -> None:
+    code = (
+        "import sys, albs\n"
+        "c = albs.Client(sys.argv[1], sys.argv[2])\n"
+        "print('waiting', flush=True)\n"
+        "try:\n"
+        "    c.submit('almalinux-9', ['x86_64'], [sys.argv[3]], wait=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    repo = str(examples / "git" / "hello")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, server.url, server.token, repo],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "waiting\n"
+    time.sleep(1.0)  # the build is pending forever: no node
+    assert proc.poll() is None, "still waiting"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert out == "interrupted\n"
+    assert proc.returncode == 0
