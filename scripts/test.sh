@@ -28,5 +28,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
+cargo clippy -p albs-python --all-targets -q --features python -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
+echo "== python bindings (maturin wheel + pytest)"
+scripts/test-python.sh
