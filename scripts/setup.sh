@@ -13,6 +13,7 @@ packages=(
     git              # local clones and the test fixtures
     gcc make         # the example packages compile C
     pkg-config libssl-dev libclang-dev gnupg   # sequoia (crypto-openssl runs bindgen); gpg is rpmsign's signer
+    python3 python3-venv python3-pip   # the Python bindings: venv, maturin, pytest
     ca-certificates curl
 )
 
