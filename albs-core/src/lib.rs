@@ -28,6 +28,7 @@ pub mod node;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;
+pub mod repo;
 pub mod rpmfile;
 pub mod sign;
 pub mod solve;

@@ -1,0 +1,364 @@
+//! The rpm-md writer checked by real consumers: the albs solver, libsolv
+//! (through Debian's python3-solv) and createrepo_c's own output for the
+//! same packages.
+//!
+//! Each check is skipped (with a message) when the tool it needs is not
+//! installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use albs_core::repo::{RepoWriteError, write_repo};
+use albs_core::solve::{Job, Pool, Solver};
+
+/// Arch-specific, with an epoch-less `Requires: foo >= 1.0` and a file
+/// requires only filelists.xml can answer; its summary needs escaping.
+const APP: &str = "%global debug_package %{nil}\nName: app\nVersion: 1.0\nRelease: 1\n\
+Summary: a <tiny> & \"quoted\" app\nLicense: MIT\nURL: https://example.invalid/?a=1&b=2\n\
+Requires: foo >= 1.0\nRequires: /usr/share/foo/data\nConflicts: bar < 2\n\
+%description\nApp & <friends>.\n%files\n";
+
+/// With an epoch, an extra versioned provide and a file outside primary.xml.
+const FOO: &str = "Name: foo\nEpoch: 2\nVersion: 1.5\nRelease: 3\nSummary: foo\nLicense: MIT\n\
+BuildArch: noarch\nProvides: libfoo = 1.5-3\nObsoletes: oldfoo < 1\n%description\nfoo\n\
+%install\nmkdir -p %{buildroot}/usr/share/foo\necho x > %{buildroot}/usr/share/foo/data\n\
+%files\n/usr/share/foo\n";
+
+/// Noarch with a file under /usr/bin (listed in primary.xml).
+const TOOL: &str = "Name: tool\nVersion: 0.1\nRelease: 1\nSummary: tool\nLicense: MIT\n\
+BuildArch: noarch\nRequires: libfoo\n%description\ntool\n\
+%install\nmkdir -p %{buildroot}/usr/bin\necho x > %{buildroot}/usr/bin/tool\n\
+%files\n/usr/bin/tool\n";
+
+/// Builds the binary package of `spec` under `top`; `None` when rpmbuild
+/// is not installed.
+fn rpmbuild(top: &Path, name: &str, spec: &str) -> Option<PathBuf> {
+    let path = top.join(format!("{name}.spec"));
+    std::fs::write(&path, spec).unwrap();
+    let out = Command::new("rpmbuild")
+        .args(["-bb", "--nodeps", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&path)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: Vec<PathBuf> = walk(&top.join("RPMS"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
+        })
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    hits.into_iter().next()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Builds the three packages and copies them into `<repo>/Packages/`;
+/// returns the copies, or `None` when rpmbuild is not installed.
+fn packages(top: &Path, repo: &Path) -> Option<Vec<PathBuf>> {
+    let built = [("app", APP), ("foo", FOO), ("tool", TOOL)]
+        .into_iter()
+        .map(|(n, s)| rpmbuild(top, n, s))
+        .collect::<Option<Vec<_>>>()?;
+    Some(copy_into(&built, repo))
+}
+
+fn copy_into(rpms: &[PathBuf], repo: &Path) -> Vec<PathBuf> {
+    let dir = repo.join("Packages");
+    std::fs::create_dir_all(&dir).unwrap();
+    rpms.iter()
+        .map(|p| {
+            let to = dir.join(p.file_name().unwrap());
+            std::fs::copy(p, &to).unwrap();
+            to
+        })
+        .collect()
+}
+
+fn repodata_file(repo: &Path, kind: &str) -> PathBuf {
+    let hits: Vec<PathBuf> = walk(&repo.join("repodata"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(&format!("-{kind}.xml.gz")))
+        .collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    hits.into_iter().next().unwrap()
+}
+
+/// The machine arch rpmbuild built `app` for.
+fn app_arch(rpms: &[PathBuf]) -> String {
+    let name = rpms[0].file_name().unwrap().to_string_lossy().into_owned();
+    let stem = name.strip_suffix(".rpm").unwrap();
+    stem.rsplit('.').next().unwrap().to_owned()
+}
+
+/// Runs a Python script with Debian's python3 (where python3-solv lives);
+/// `None` when it cannot run or `module` is not importable.
+fn python(module: &str, script: &str, args: &[&Path]) -> Option<String> {
+    let probe = Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .ok()?;
+    if !probe.status.success() {
+        return None;
+    }
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn written_repository_loads_into_the_albs_solver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let Some(rpms) = packages(tmp.path(), &repo) else {
+        eprintln!("rpmbuild is not installed: skipped");
+        return;
+    };
+    let summary = write_repo(&repo, &rpms).unwrap();
+    assert_eq!(summary.packages, 3);
+    let kinds: Vec<&str> = summary.data.iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, ["primary", "filelists", "other"]);
+    let repomd = std::fs::read_to_string(&summary.repomd).unwrap();
+    for d in &summary.data {
+        assert!(repomd.contains(&format!("<location href=\"{}\"/>", d.href)));
+        assert!(repo.join(&d.href).is_file());
+    }
+
+    let arch = app_arch(&rpms);
+    let mut pool = Pool::new();
+    pool.set_arch(&arch);
+    assert_eq!(pool.add_repo(&repo).unwrap(), 3);
+    assert!(pool.ids().all(|p| pool.pkgid(p).is_some()));
+    let mut nevras: Vec<String> = pool.ids().map(|p| pool.nevra(p)).collect();
+    nevras.sort();
+    assert_eq!(
+        nevras,
+        [
+            format!("app-1.0-1.{arch}"),
+            "foo-2:1.5-3.noarch".into(),
+            "tool-0.1-1.noarch".into()
+        ]
+    );
+    // app's `Requires: /usr/share/foo/data` is answered by filelists.xml only.
+    let sol = Solver::new(&pool)
+        .solve(&[Job::Install("app".into()), Job::Install("tool".into())])
+        .map_err(|p| p.lines.join("\n"))
+        .unwrap();
+    let mut got: Vec<String> = sol.packages.iter().map(|&p| pool.nevra(p)).collect();
+    got.sort();
+    assert_eq!(got, nevras);
+    // Without filelists.xml the file requires is unresolvable.
+    let only_primary = Pool::from_primary(&repodata_file(&repo, "primary")).unwrap();
+    assert!(
+        Solver::new(&only_primary)
+            .solve(&[Job::Install("app".into())])
+            .is_err()
+    );
+
+    // Writing again replaces the metadata: still one file of each kind.
+    let again = write_repo(&repo, &rpms[1..]).unwrap();
+    assert_eq!(again.packages, 2);
+    let mut pool = Pool::new();
+    assert_eq!(pool.add_repo(&repo).unwrap(), 2);
+}
+
+const LIBSOLV: &str = r#"
+import json, sys, solv
+pool = solv.Pool()
+pool.setdisttype(solv.Pool.DISTTYPE_RPM)
+pool.setarch(sys.argv[4])
+repo = pool.add_repo("albs")
+assert repo.add_repomdxml(solv.xfopen(sys.argv[1]), 0)
+assert repo.add_rpmmd(solv.xfopen(sys.argv[2]), None, 0)
+assert repo.add_rpmmd(solv.xfopen(sys.argv[3]), "FL", solv.Repo.REPO_EXTEND_SOLVABLES)
+pool.addfileprovides()
+pool.createwhatprovides()
+jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(n))
+        for n in ("app", "tool")]
+solver = pool.Solver()
+problems = solver.solve(jobs)
+assert not problems, [str(p) for p in problems]
+installed = sorted(str(s) for s in solver.transaction().newsolvables())
+print(json.dumps({"nevras": sorted(str(s) for s in repo.solvables), "installed": installed}))
+"#;
+
+#[test]
+fn libsolv_reads_the_written_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let Some(rpms) = packages(tmp.path(), &repo) else {
+        eprintln!("rpmbuild is not installed: skipped");
+        return;
+    };
+    let summary = write_repo(&repo, &rpms).unwrap();
+    let arch = app_arch(&rpms);
+    let Some(out) = python(
+        "solv",
+        LIBSOLV,
+        &[
+            &summary.repomd,
+            &repodata_file(&repo, "primary"),
+            &repodata_file(&repo, "filelists"),
+            Path::new(&arch),
+        ],
+    ) else {
+        eprintln!("python3-solv is not installed: skipped");
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let expected = serde_json::json!([
+        format!("app-1.0-1.{arch}"),
+        "foo-2:1.5-3.noarch",
+        "tool-0.1-1.noarch"
+    ]);
+    assert_eq!(v["nevras"], expected, "{out}");
+    assert_eq!(v["installed"], expected, "{out}");
+}
+
+/// Prints, per package of a primary.xml.gz and its filelists.xml.gz, what
+/// must agree between two writers (times and ordering left out).
+const DESCRIBE: &str = r#"
+import gzip, json, sys
+import xml.etree.ElementTree as ET
+C = "{http://linux.duke.edu/metadata/common}"
+R = "{http://linux.duke.edu/metadata/rpm}"
+F = "{http://linux.duke.edu/metadata/filelists}"
+out = {}
+root = ET.parse(gzip.open(sys.argv[1])).getroot()
+assert int(root.get("packages")) == len(root)
+for p in root.findall(C + "package"):
+    v = p.find(C + "version")
+    fmt = p.find(C + "format")
+    d = {
+        "arch": p.findtext(C + "arch"),
+        "version": [v.get("epoch"), v.get("ver"), v.get("rel")],
+        "pkgid": p.findtext(C + "checksum"),
+        "checksum_type": p.find(C + "checksum").get("type"),
+        "summary": p.findtext(C + "summary"),
+        "description": p.findtext(C + "description"),
+        "url": p.findtext(C + "url"),
+        "location": p.find(C + "location").get("href"),
+        "size": p.find(C + "size").get("package"),
+        "installed": p.find(C + "size").get("installed"),
+        "license": fmt.findtext(R + "license"),
+        "sourcerpm": fmt.findtext(R + "sourcerpm"),
+        "header_range": [fmt.find(R + "header-range").get("start"), fmt.find(R + "header-range").get("end")],
+        "primary_files": sorted([f.text, f.get("type")] for f in fmt.findall(C + "file")),
+    }
+    for kind in ("provides", "requires", "conflicts", "obsoletes", "recommends", "suggests", "supplements", "enhances"):
+        el = fmt.find(R + kind)
+        entries = [] if el is None else el.findall(R + "entry")
+        d[kind] = sorted([e.get(a) for a in ("name", "flags", "epoch", "ver", "rel", "pre")] for e in entries)
+    out[p.findtext(C + "name")] = d
+fl = ET.parse(gzip.open(sys.argv[2])).getroot()
+for p in fl.findall(F + "package"):
+    d = out[p.get("name")]
+    assert d["pkgid"] == p.get("pkgid")
+    d["files"] = sorted([f.text, f.get("type")] for f in p.findall(F + "file"))
+print(json.dumps(out, sort_keys=True, indent=1))
+"#;
+
+#[test]
+fn primary_and_filelists_agree_with_createrepo_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("ours");
+    let Some(rpms) = packages(tmp.path(), &ours) else {
+        eprintln!("rpmbuild is not installed: skipped");
+        return;
+    };
+    write_repo(&ours, &rpms).unwrap();
+    let theirs = tmp.path().join("theirs");
+    copy_into(&rpms, &theirs);
+    let Ok(out) = Command::new("createrepo_c")
+        .arg("--no-database")
+        .arg(&theirs)
+        .output()
+    else {
+        eprintln!("createrepo_c is not installed: skipped");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let describe = |repo: &Path| {
+        python(
+            "xml",
+            DESCRIBE,
+            &[
+                &repodata_file(repo, "primary"),
+                &repodata_file(repo, "filelists"),
+            ],
+        )
+    };
+    let Some(a) = describe(&ours) else {
+        eprintln!("/usr/bin/python3 is not installed: skipped");
+        return;
+    };
+    let b = describe(&theirs).unwrap();
+    let a: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(a.as_object().unwrap().len(), 3);
+    assert_eq!(a, b, "ours:\n{a:#}\ncreaterepo_c:\n{b:#}");
+}
+
+#[test]
+fn corrupt_package_fails_and_keeps_the_existing_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let Some(rpms) = packages(tmp.path(), &repo) else {
+        eprintln!("rpmbuild is not installed: skipped");
+        return;
+    };
+    let first = write_repo(&repo, &rpms).unwrap();
+    let before = std::fs::read(&first.repomd).unwrap();
+    let listing = walk(&repo.join("repodata"));
+
+    // A truncated copy of a real package.
+    let bad = repo.join("Packages/broken-1-1.noarch.rpm");
+    let bytes = std::fs::read(&rpms[1]).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len().min(200)]).unwrap();
+    let mut inputs = rpms.clone();
+    inputs.insert(1, bad);
+    let err = write_repo(&repo, &inputs).unwrap_err();
+    assert!(matches!(err, RepoWriteError::Package { .. }), "{err}");
+    assert!(err.to_string().contains("broken-1-1.noarch.rpm"), "{err}");
+    assert_eq!(std::fs::read(&first.repomd).unwrap(), before);
+    assert_eq!(walk(&repo.join("repodata")), listing);
+    let mut pool = Pool::new();
+    assert_eq!(pool.add_repo(&repo).unwrap(), 3);
+
+    // Into an empty directory: nothing is written.
+    let empty = tmp.path().join("empty");
+    let inputs = copy_into(&[repo.join("Packages/broken-1-1.noarch.rpm")], &empty);
+    assert!(write_repo(&empty, &inputs).is_err());
+    assert!(!empty.join("repodata").exists());
+}
