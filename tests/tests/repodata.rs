@@ -30,6 +30,19 @@ BuildArch: noarch\nRequires: libfoo\n%description\ntool\n\
 %install\nmkdir -p %{buildroot}/usr/bin\necho x > %{buildroot}/usr/bin/tool\n\
 %files\n/usr/bin/tool\n";
 
+/// Scriptlet, weak and ordering dependencies, config and ghost files and a
+/// changelog: the parts of primary.xml and other.xml the others lack. Not
+/// installable here (nothing provides its requires).
+const MISC: &str = "Name: misc\nVersion: 3\nRelease: 1%{?dist}\nSummary: misc\nLicense: MIT\n\
+BuildArch: noarch\nRequires(pre): shadow-utils\nRequires(post): coreutils >= 8\n\
+Requires(preun): misc-helper = 1:2-3\nRequires: misc-lib\nRecommends: misc-doc\n\
+Suggests: misc-extra > 1\nSupplements: bar\nEnhances: baz <= 4\nProvides: config(misc) = 3-1\n\
+%description\nmisc\n%install\nmkdir -p %{buildroot}/etc %{buildroot}/var/log\n\
+echo x > %{buildroot}/etc/misc.conf\ntouch %{buildroot}/var/log/misc.log\n\
+%post\ntrue\n%files\n%config(noreplace) /etc/misc.conf\n%ghost /var/log/misc.log\n\
+%changelog\n* Mon Nov 23 2026 A <a@example.invalid> - 3-1\n- second & <last>\n\n\
+* Sun Nov 22 2026 B <b@example.invalid> - 2-1\n- first\n";
+
 /// Builds the binary package of `spec` under `top`; `None` when rpmbuild
 /// is not installed.
 fn rpmbuild(top: &Path, name: &str, spec: &str) -> Option<PathBuf> {
@@ -71,10 +84,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Builds the three packages and copies them into `<repo>/Packages/`;
+/// Builds the four packages and copies them into `<repo>/Packages/`;
 /// returns the copies, or `None` when rpmbuild is not installed.
 fn packages(top: &Path, repo: &Path) -> Option<Vec<PathBuf>> {
-    let built = [("app", APP), ("foo", FOO), ("tool", TOOL)]
+    let built = [("app", APP), ("foo", FOO), ("tool", TOOL), ("misc", MISC)]
         .into_iter()
         .map(|(n, s)| rpmbuild(top, n, s))
         .collect::<Option<Vec<_>>>()?;
@@ -142,7 +155,7 @@ fn written_repository_loads_into_the_albs_solver() {
         return;
     };
     let summary = write_repo(&repo, &rpms).unwrap();
-    assert_eq!(summary.packages, 3);
+    assert_eq!(summary.packages, 4);
     let kinds: Vec<&str> = summary.data.iter().map(|d| d.kind).collect();
     assert_eq!(kinds, ["primary", "filelists", "other"]);
     let repomd = std::fs::read_to_string(&summary.repomd).unwrap();
@@ -154,7 +167,7 @@ fn written_repository_loads_into_the_albs_solver() {
     let arch = app_arch(&rpms);
     let mut pool = Pool::new();
     pool.set_arch(&arch);
-    assert_eq!(pool.add_repo(&repo).unwrap(), 3);
+    assert_eq!(pool.add_repo(&repo).unwrap(), 4);
     assert!(pool.ids().all(|p| pool.pkgid(p).is_some()));
     let mut nevras: Vec<String> = pool.ids().map(|p| pool.nevra(p)).collect();
     nevras.sort();
@@ -163,6 +176,7 @@ fn written_repository_loads_into_the_albs_solver() {
         [
             format!("app-1.0-1.{arch}"),
             "foo-2:1.5-3.noarch".into(),
+            "misc-3-1.noarch".into(),
             "tool-0.1-1.noarch".into()
         ]
     );
@@ -173,6 +187,7 @@ fn written_repository_loads_into_the_albs_solver() {
         .unwrap();
     let mut got: Vec<String> = sol.packages.iter().map(|&p| pool.nevra(p)).collect();
     got.sort();
+    nevras.retain(|n| !n.starts_with("misc-"));
     assert_eq!(got, nevras);
     // Without filelists.xml the file requires is unresolvable.
     let only_primary = Pool::from_primary(&repodata_file(&repo, "primary")).unwrap();
@@ -184,9 +199,9 @@ fn written_repository_loads_into_the_albs_solver() {
 
     // Writing again replaces the metadata: still one file of each kind.
     let again = write_repo(&repo, &rpms[1..]).unwrap();
-    assert_eq!(again.packages, 2);
+    assert_eq!(again.packages, 3);
     let mut pool = Pool::new();
-    assert_eq!(pool.add_repo(&repo).unwrap(), 2);
+    assert_eq!(pool.add_repo(&repo).unwrap(), 3);
 }
 
 const LIBSOLV: &str = r#"
@@ -233,23 +248,32 @@ fn libsolv_reads_the_written_repository() {
         return;
     };
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let expected = serde_json::json!([
+    let installed = serde_json::json!([
         format!("app-1.0-1.{arch}"),
         "foo-2:1.5-3.noarch",
         "tool-0.1-1.noarch"
     ]);
-    assert_eq!(v["nevras"], expected, "{out}");
-    assert_eq!(v["installed"], expected, "{out}");
+    let all = serde_json::json!([
+        format!("app-1.0-1.{arch}"),
+        "foo-2:1.5-3.noarch",
+        "misc-3-1.noarch",
+        "tool-0.1-1.noarch"
+    ]);
+    assert_eq!(v["nevras"], all, "{out}");
+    assert_eq!(v["installed"], installed, "{out}");
 }
 
-/// Prints, per package of a primary.xml.gz and its filelists.xml.gz, what
-/// must agree between two writers (times and ordering left out).
+/// Prints, per package of a primary.xml.gz, its filelists.xml.gz and
+/// other.xml.gz, what
+/// must agree between two writers (times, ordering and duplicate
+/// dependencies left out; changelogs keep their order).
 const DESCRIBE: &str = r#"
 import gzip, json, sys
 import xml.etree.ElementTree as ET
 C = "{http://linux.duke.edu/metadata/common}"
 R = "{http://linux.duke.edu/metadata/rpm}"
 F = "{http://linux.duke.edu/metadata/filelists}"
+O = "{http://linux.duke.edu/metadata/other}"
 out = {}
 root = ET.parse(gzip.open(sys.argv[1])).getroot()
 assert int(root.get("packages")) == len(root)
@@ -270,23 +294,31 @@ for p in root.findall(C + "package"):
         "license": fmt.findtext(R + "license"),
         "sourcerpm": fmt.findtext(R + "sourcerpm"),
         "header_range": [fmt.find(R + "header-range").get("start"), fmt.find(R + "header-range").get("end")],
-        "primary_files": sorted([f.text, f.get("type")] for f in fmt.findall(C + "file")),
+        "primary_files": sorted(([f.text, f.get("type")] for f in fmt.findall(C + "file")), key=json.dumps),
     }
     for kind in ("provides", "requires", "conflicts", "obsoletes", "recommends", "suggests", "supplements", "enhances"):
         el = fmt.find(R + kind)
         entries = [] if el is None else el.findall(R + "entry")
-        d[kind] = sorted([e.get(a) for a in ("name", "flags", "epoch", "ver", "rel", "pre")] for e in entries)
+        d[kind] = sorted(set(tuple(e.get(a) for a in ("name", "flags", "epoch", "ver", "rel", "pre")) for e in entries), key=json.dumps)
     out[p.findtext(C + "name")] = d
 fl = ET.parse(gzip.open(sys.argv[2])).getroot()
 for p in fl.findall(F + "package"):
     d = out[p.get("name")]
     assert d["pkgid"] == p.get("pkgid")
-    d["files"] = sorted([f.text, f.get("type")] for f in p.findall(F + "file"))
+    d["files"] = sorted(([f.text, f.get("type")] for f in p.findall(F + "file")), key=json.dumps)
+other = ET.parse(gzip.open(sys.argv[3])).getroot()
+assert int(other.get("packages")) == len(other)
+for p in other.findall(O + "package"):
+    d = out[p.get("name")]
+    assert d["pkgid"] == p.get("pkgid")
+    v = p.find(O + "version")
+    assert [v.get("epoch"), v.get("ver"), v.get("rel")] == d["version"]
+    d["changelogs"] = [[c.get("author"), c.get("date"), c.text] for c in p.findall(O + "changelog")]
 print(json.dumps(out, sort_keys=True, indent=1))
 "#;
 
 #[test]
-fn primary_and_filelists_agree_with_createrepo_c() {
+fn metadata_agrees_with_createrepo_c() {
     let tmp = tempfile::tempdir().unwrap();
     let ours = tmp.path().join("ours");
     let Some(rpms) = packages(tmp.path(), &ours) else {
@@ -316,6 +348,7 @@ fn primary_and_filelists_agree_with_createrepo_c() {
             &[
                 &repodata_file(repo, "primary"),
                 &repodata_file(repo, "filelists"),
+                &repodata_file(repo, "other"),
             ],
         )
     };
@@ -326,8 +359,23 @@ fn primary_and_filelists_agree_with_createrepo_c() {
     let b = describe(&theirs).unwrap();
     let a: serde_json::Value = serde_json::from_str(&a).unwrap();
     let b: serde_json::Value = serde_json::from_str(&b).unwrap();
-    assert_eq!(a.as_object().unwrap().len(), 3);
-    assert_eq!(a, b, "ours:\n{a:#}\ncreaterepo_c:\n{b:#}");
+    assert_eq!(a.as_object().unwrap().len(), 4);
+    let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let mut diffs = Vec::new();
+    for (name, ours) in a {
+        let ours = ours.as_object().unwrap();
+        let theirs = b[name].as_object().unwrap();
+        for (key, mine) in ours {
+            if theirs.get(key) != Some(mine) {
+                diffs.push(format!(
+                    "{name} {key}: ours {mine} createrepo_c {}",
+                    theirs.get(key).unwrap_or(&serde_json::Value::Null)
+                ));
+            }
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
 #[test]
@@ -354,7 +402,7 @@ fn corrupt_package_fails_and_keeps_the_existing_repository() {
     assert_eq!(std::fs::read(&first.repomd).unwrap(), before);
     assert_eq!(walk(&repo.join("repodata")), listing);
     let mut pool = Pool::new();
-    assert_eq!(pool.add_repo(&repo).unwrap(), 3);
+    assert_eq!(pool.add_repo(&repo).unwrap(), 4);
 
     // Into an empty directory: nothing is written.
     let empty = tmp.path().join("empty");

@@ -293,15 +293,28 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         ("supplements", meta.get_supplements()),
     ];
     let mut deps = Vec::new();
+    // Requires the package answers itself are left out, as createrepo_c does.
+    let mut own_provides = HashSet::new();
     for (kind, list) in lists {
         let list = list.map_err(|e| fail(format!("{kind}: {e}")))?;
+        if kind == "provides" {
+            own_provides = list
+                .iter()
+                .map(|d| (d.name.clone(), d.flags & cmp_flags(), d.version.clone()))
+                .collect();
+        }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for d in list {
             if kind == "requires"
                 && (d.name.starts_with("rpmlib(")
                     || d.flags.contains(DependencyFlags::RPMLIB)
-                    || (own_files.contains(d.name.as_str()) && is_primary_file(&d.name)))
+                    || (own_files.contains(d.name.as_str()) && is_primary_file(&d.name))
+                    || own_provides.contains(&(
+                        d.name.clone(),
+                        d.flags & cmp_flags(),
+                        d.version.clone(),
+                    )))
             {
                 continue;
             }
@@ -367,8 +380,18 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         header_end: offsets.payload,
         deps,
         files,
-        changelogs: meta.get_changelog_entries().unwrap_or_default(),
+        changelogs: {
+            // The header lists the newest first; other.xml the oldest first.
+            let mut c = meta.get_changelog_entries().unwrap_or_default();
+            c.reverse();
+            c
+        },
     })
+}
+
+/// The comparison bits of dependency flags.
+fn cmp_flags() -> DependencyFlags {
+    DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL
 }
 
 /// Whether primary.xml lists a file (as createrepo_c decides it).
@@ -405,11 +428,7 @@ fn to_dep(d: &rpm::Dependency, requires: bool) -> Dep {
     };
     let pre = requires
         && f.intersects(
-            DependencyFlags::PREREQ
-                | DependencyFlags::SCRIPT_PRE
-                | DependencyFlags::SCRIPT_POST
-                | DependencyFlags::SCRIPT_PREUN
-                | DependencyFlags::SCRIPT_POSTUN,
+            DependencyFlags::PREREQ | DependencyFlags::SCRIPT_PRE | DependencyFlags::SCRIPT_POST,
         );
     Dep {
         name: d.name.clone(),
