@@ -241,15 +241,25 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/");
-    let bytes = std::fs::read(&abs).map_err(io)?;
-    let file_meta = std::fs::metadata(&abs).map_err(io)?;
+    // One pass: the header is parsed from the start of the stream while
+    // every byte read goes through the hash, so large packages are not held
+    // in memory.
+    let file = std::fs::File::open(&abs).map_err(io)?;
+    let file_meta = file.metadata().map_err(io)?;
+    let mut reader = std::io::BufReader::new(HashingReader {
+        inner: file,
+        hash: Sha256::new(),
+        len: 0,
+    });
     let file_time = file_meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    let meta = rpm::PackageMetadata::parse(&mut std::io::Cursor::new(&bytes))
-        .map_err(|e| fail(e.to_string()))?;
+    let meta = rpm::PackageMetadata::parse(&mut reader).map_err(|e| fail(e.to_string()))?;
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(io)?;
+    let hashed = reader.into_inner();
+    let (pkgid, package_size) = (hex::encode(hashed.hash.finalize()), hashed.len);
 
     let req = |r: Result<&str, rpm::Error>| r.map(str::to_owned).map_err(|e| fail(e.to_string()));
     let opt = |r: Result<&str, rpm::Error>| r.map(str::to_owned).unwrap_or_default();
@@ -360,14 +370,14 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         epoch,
         version: req(meta.get_version())?,
         release: req(meta.get_release())?,
-        pkgid: hex::encode(Sha256::digest(&bytes)),
+        pkgid,
         summary: opt(meta.get_summary()),
         description: opt(meta.get_description()),
         packager: opt(meta.get_packager()),
         url: opt(meta.get_url()),
         file_time,
         build_time: meta.get_build_time().unwrap_or(0),
-        package_size: bytes.len() as u64,
+        package_size,
         installed_size: meta.get_installed_size().unwrap_or(0),
         archive_size,
         href,
@@ -392,6 +402,22 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
 /// The comparison bits of dependency flags.
 fn cmp_flags() -> DependencyFlags {
     DependencyFlags::LESS | DependencyFlags::GREATER | DependencyFlags::EQUAL
+}
+
+/// A reader that hashes and counts what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
 }
 
 /// Whether primary.xml lists a file (as createrepo_c decides it).
