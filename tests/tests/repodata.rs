@@ -34,7 +34,7 @@ BuildArch: noarch\nRequires: libfoo\n%description\ntool\n\
 /// changelog: the parts of primary.xml and other.xml the others lack. Not
 /// installable here (nothing provides its requires).
 const MISC: &str = "Name: misc\nVersion: 3\nRelease: 1%{?dist}\nSummary: misc\nLicense: MIT\n\
-BuildArch: noarch\nRequires(pre): shadow-utils\nRequires(post): coreutils >= 8\n\
+BuildArch: noarch\nBuildRequires: make >= 4\nRequires(pre): shadow-utils\nRequires(post): coreutils >= 8\n\
 Requires(preun): misc-helper = 1:2-3\nRequires: misc-lib\nRecommends: misc-doc\n\
 Suggests: misc-extra > 1\nSupplements: bar\nEnhances: baz <= 4\nProvides: config(misc) = 3-1\n\
 %description\nmisc\n%install\nmkdir -p %{buildroot}/etc %{buildroot}/var/log\n\
@@ -68,6 +68,31 @@ fn rpmbuild(top: &Path, name: &str, spec: &str) -> Option<PathBuf> {
         .collect();
     assert_eq!(hits.len(), 1, "{hits:?}");
     hits.into_iter().next()
+}
+
+/// Builds the source package of `spec` under `top` (rpmbuild is known to
+/// be installed).
+fn srpm(top: &Path, name: &str, spec: &str) -> PathBuf {
+    let path = top.join(format!("{name}.spec"));
+    std::fs::write(&path, spec).unwrap();
+    let out = Command::new("rpmbuild")
+        .args(["-bs", "--nodeps", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    walk(&top.join("SRPMS"))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
+        })
+        .unwrap()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -300,16 +325,16 @@ for p in root.findall(C + "package"):
         el = fmt.find(R + kind)
         entries = [] if el is None else el.findall(R + "entry")
         d[kind] = sorted(set(tuple(e.get(a) for a in ("name", "flags", "epoch", "ver", "rel", "pre")) for e in entries), key=json.dumps)
-    out[p.findtext(C + "name")] = d
+    out[p.findtext(C + "name") + "." + p.findtext(C + "arch")] = d
 fl = ET.parse(gzip.open(sys.argv[2])).getroot()
 for p in fl.findall(F + "package"):
-    d = out[p.get("name")]
+    d = out[p.get("name") + "." + p.get("arch")]
     assert d["pkgid"] == p.get("pkgid")
     d["files"] = sorted(([f.text, f.get("type")] for f in p.findall(F + "file")), key=json.dumps)
 other = ET.parse(gzip.open(sys.argv[3])).getroot()
 assert int(other.get("packages")) == len(other)
 for p in other.findall(O + "package"):
-    d = out[p.get("name")]
+    d = out[p.get("name") + "." + p.get("arch")]
     assert d["pkgid"] == p.get("pkgid")
     v = p.find(O + "version")
     assert [v.get("epoch"), v.get("ver"), v.get("rel")] == d["version"]
@@ -321,10 +346,12 @@ print(json.dumps(out, sort_keys=True, indent=1))
 fn metadata_agrees_with_createrepo_c() {
     let tmp = tempfile::tempdir().unwrap();
     let ours = tmp.path().join("ours");
-    let Some(rpms) = packages(tmp.path(), &ours) else {
+    let Some(mut rpms) = packages(tmp.path(), &ours) else {
         eprintln!("rpmbuild is not installed: skipped");
         return;
     };
+    // A source package too: arch `src`, BuildRequires as requires.
+    rpms.extend(copy_into(&[srpm(tmp.path(), "misc", MISC)], &ours));
     write_repo(&ours, &rpms).unwrap();
     let theirs = tmp.path().join("theirs");
     copy_into(&rpms, &theirs);
@@ -359,7 +386,7 @@ fn metadata_agrees_with_createrepo_c() {
     let b = describe(&theirs).unwrap();
     let a: serde_json::Value = serde_json::from_str(&a).unwrap();
     let b: serde_json::Value = serde_json::from_str(&b).unwrap();
-    assert_eq!(a.as_object().unwrap().len(), 4);
+    assert_eq!(a.as_object().unwrap().len(), 5);
     let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     let mut diffs = Vec::new();
