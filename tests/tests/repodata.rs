@@ -2,7 +2,8 @@
 //! (through Debian's python3-solv) and createrepo_c's own output for the
 //! same packages.
 //!
-//! Each check is skipped (with a message) when the tool it needs is not
+//! rpmbuild is required (scripts/setup.sh installs it); the other checks are
+//! skipped (with a message) when the tool they need is not
 //! installed.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::process::Command;
 
 use albs_core::repo::{RepoWriteError, write_repo};
 use albs_core::solve::{Job, Pool, Solver};
+use albs_tests::fixtures::{self, files_under};
 
 /// Arch-specific, with an epoch-less `Requires: foo >= 1.0` and a file
 /// requires only filelists.xml can answer; its summary needs escaping.
@@ -43,80 +45,28 @@ echo x > %{buildroot}/etc/misc.conf\ntouch %{buildroot}/var/log/misc.log\n\
 %changelog\n* Mon Nov 23 2026 A <a@example.invalid> - 3-1\n- second & <last>\n\n\
 * Sun Nov 22 2026 B <b@example.invalid> - 2-1\n- first\n";
 
-/// Builds the binary package of `spec` under `top`; `None` when rpmbuild
-/// is not installed.
-fn rpmbuild(top: &Path, name: &str, spec: &str) -> Option<PathBuf> {
-    let path = top.join(format!("{name}.spec"));
-    std::fs::write(&path, spec).unwrap();
-    let out = Command::new("rpmbuild")
-        .args(["-bb", "--nodeps", "--define"])
-        .arg(format!("_topdir {}", top.display()))
-        .arg(&path)
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let hits: Vec<PathBuf> = walk(&top.join("RPMS"))
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
-        })
-        .collect();
-    assert_eq!(hits.len(), 1, "{hits:?}");
-    hits.into_iter().next()
+/// Builds the binary package of `spec` under `top`.
+fn rpmbuild(top: &Path, name: &str, spec: &str) -> PathBuf {
+    fixtures::rpmbuild(top, "-bb", name, spec)
+        .rpm
+        .expect("a binary package")
 }
 
-/// Builds the source package of `spec` under `top` (rpmbuild is known to
-/// be installed).
+/// Builds the source package of `spec` under `top`.
 fn srpm(top: &Path, name: &str, spec: &str) -> PathBuf {
-    let path = top.join(format!("{name}.spec"));
-    std::fs::write(&path, spec).unwrap();
-    let out = Command::new("rpmbuild")
-        .args(["-bs", "--nodeps", "--define"])
-        .arg(format!("_topdir {}", top.display()))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    walk(&top.join("SRPMS"))
-        .into_iter()
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
-        })
-        .unwrap()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
+    fixtures::rpmbuild(top, "-bs", name, spec)
+        .srpm
+        .expect("a source package")
 }
 
 /// Builds the four packages and copies them into `<repo>/Packages/`;
-/// returns the copies, or `None` when rpmbuild is not installed.
-fn packages(top: &Path, repo: &Path) -> Option<Vec<PathBuf>> {
-    let built = [("app", APP), ("foo", FOO), ("tool", TOOL), ("misc", MISC)]
+/// returns the copies.
+fn packages(top: &Path, repo: &Path) -> Vec<PathBuf> {
+    let built: Vec<PathBuf> = [("app", APP), ("foo", FOO), ("tool", TOOL), ("misc", MISC)]
         .into_iter()
         .map(|(n, s)| rpmbuild(top, n, s))
-        .collect::<Option<Vec<_>>>()?;
-    Some(copy_into(&built, repo))
+        .collect();
+    copy_into(&built, repo)
 }
 
 fn copy_into(rpms: &[PathBuf], repo: &Path) -> Vec<PathBuf> {
@@ -132,7 +82,7 @@ fn copy_into(rpms: &[PathBuf], repo: &Path) -> Vec<PathBuf> {
 }
 
 fn repodata_file(repo: &Path, kind: &str) -> PathBuf {
-    let hits: Vec<PathBuf> = walk(&repo.join("repodata"))
+    let hits: Vec<PathBuf> = files_under(&repo.join("repodata"))
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(&format!("-{kind}.xml.gz")))
         .collect();
@@ -175,10 +125,7 @@ fn python(module: &str, script: &str, args: &[&Path]) -> Option<String> {
 fn written_repository_loads_into_the_albs_solver() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    let Some(rpms) = packages(tmp.path(), &repo) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
+    let rpms = packages(tmp.path(), &repo);
     let summary = write_repo(&repo, &rpms).unwrap();
     assert_eq!(summary.packages, 4);
     let kinds: Vec<&str> = summary.data.iter().map(|d| d.kind).collect();
@@ -253,10 +200,7 @@ print(json.dumps({"nevras": sorted(str(s) for s in repo.solvables), "installed":
 fn libsolv_reads_the_written_repository() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    let Some(rpms) = packages(tmp.path(), &repo) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
+    let rpms = packages(tmp.path(), &repo);
     let summary = write_repo(&repo, &rpms).unwrap();
     let arch = app_arch(&rpms);
     let Some(out) = python(
@@ -346,10 +290,7 @@ print(json.dumps(out, sort_keys=True, indent=1))
 fn metadata_agrees_with_createrepo_c() {
     let tmp = tempfile::tempdir().unwrap();
     let ours = tmp.path().join("ours");
-    let Some(mut rpms) = packages(tmp.path(), &ours) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
+    let mut rpms = packages(tmp.path(), &ours);
     // A source package too: arch `src`, BuildRequires as requires.
     rpms.extend(copy_into(&[srpm(tmp.path(), "misc", MISC)], &ours));
     write_repo(&ours, &rpms).unwrap();
@@ -409,13 +350,10 @@ fn metadata_agrees_with_createrepo_c() {
 fn corrupt_package_fails_and_keeps_the_existing_repository() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    let Some(rpms) = packages(tmp.path(), &repo) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
+    let rpms = packages(tmp.path(), &repo);
     let first = write_repo(&repo, &rpms).unwrap();
     let before = std::fs::read(&first.repomd).unwrap();
-    let listing = walk(&repo.join("repodata"));
+    let listing = files_under(&repo.join("repodata"));
 
     // A truncated copy of a real package.
     let bad = repo.join("Packages/broken-1-1.noarch.rpm");
@@ -427,7 +365,7 @@ fn corrupt_package_fails_and_keeps_the_existing_repository() {
     assert!(matches!(err, RepoWriteError::Package { .. }), "{err}");
     assert!(err.to_string().contains("broken-1-1.noarch.rpm"), "{err}");
     assert_eq!(std::fs::read(&first.repomd).unwrap(), before);
-    assert_eq!(walk(&repo.join("repodata")), listing);
+    assert_eq!(files_under(&repo.join("repodata")), listing);
     let mut pool = Pool::new();
     assert_eq!(pool.add_repo(&repo).unwrap(), 4);
 

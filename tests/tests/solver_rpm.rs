@@ -2,14 +2,15 @@
 //! repository made by createrepo_c (file requires resolved through
 //! filelists.xml), and the build order of SRPMs made by rpmbuild.
 //!
-//! Each test is skipped (with a message) when rpmbuild or createrepo_c is
-//! not installed.
+//! rpmbuild is required (scripts/setup.sh installs it); the createrepo_c
+//! check is skipped (with a message) when createrepo_c is not installed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use albs_core::solve::order::{build_order, input_from_srpm};
 use albs_core::solve::{DepKind, Job, Pool, Solver};
+use albs_tests::fixtures::{self, files_under};
 
 const FOO: &str = "Name: foo\nEpoch: 1\nVersion: 2.0\nRelease: 3\nSummary: t\nLicense: MIT\n\
 BuildArch: noarch\nBuildRequires: make >= 4\nProvides: libfoo = 2.0\nObsoletes: oldfoo < 2\n\
@@ -22,48 +23,13 @@ const APP: &str = "Name: app\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\n
 BuildArch: noarch\nBuildRequires: libfoo\nRequires: /usr/libexec/foo/helper\nRequires: libfoo >= 2\n\
 %description\nt\n%files\n";
 
-/// Builds binary and source packages of `spec` under `top`; `None` when
-/// rpmbuild is not installed.
-fn rpmbuild(top: &Path, name: &str, spec: &str) -> Option<(PathBuf, PathBuf)> {
-    let path = top.join(format!("{name}.spec"));
-    std::fs::write(&path, spec).unwrap();
-    let out = Command::new("rpmbuild")
-        .args(["-ba", "--nodeps", "--define"])
-        .arg(format!("_topdir {}", top.display()))
-        .arg(&path)
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let find = |dir: PathBuf| -> PathBuf {
-        let mut hits: Vec<PathBuf> = walk(&dir)
-            .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-")))
-            })
-            .collect();
-        hits.sort();
-        assert_eq!(hits.len(), 1, "{hits:?}");
-        hits.remove(0)
-    };
-    Some((find(top.join("RPMS")), find(top.join("SRPMS"))))
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+/// Builds binary and source packages of `spec` under `top`.
+fn rpmbuild(top: &Path, name: &str, spec: &str) -> (PathBuf, PathBuf) {
+    let built = fixtures::rpmbuild(top, "-ba", name, spec);
+    (
+        built.rpm.expect("a binary package"),
+        built.srpm.expect("a source package"),
+    )
 }
 
 fn strs(pool: &Pool, pkg: albs_core::solve::PkgId, kind: DepKind) -> Vec<String> {
@@ -88,11 +54,8 @@ fn install(pool: &Pool, name: &str) -> Result<Vec<String>, String> {
 #[test]
 fn rpm_headers_into_the_pool() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((foo, foo_src)) = rpmbuild(tmp.path(), "foo", FOO) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
-    let (app, _) = rpmbuild(tmp.path(), "app", APP).unwrap();
+    let (foo, foo_src) = rpmbuild(tmp.path(), "foo", FOO);
+    let (app, _) = rpmbuild(tmp.path(), "app", APP);
     let mut pool = Pool::new();
     let ids = pool.add_rpms([&foo, &app]).unwrap();
     let (f, a) = (ids[0], ids[1]);
@@ -138,11 +101,8 @@ fn rpm_headers_into_the_pool() {
 #[test]
 fn createrepo_c_repository_resolves_file_requires_through_filelists() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some((foo, foo_src)) = rpmbuild(tmp.path(), "foo", FOO) else {
-        eprintln!("rpmbuild is not installed: skipped");
-        return;
-    };
-    let (app, app_src) = rpmbuild(tmp.path(), "app", APP).unwrap();
+    let (foo, foo_src) = rpmbuild(tmp.path(), "foo", FOO);
+    let (app, app_src) = rpmbuild(tmp.path(), "app", APP);
     let repo = tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
     for p in [&foo, &app] {
@@ -163,7 +123,7 @@ fn createrepo_c_repository_resolves_file_requires_through_filelists() {
     );
 
     // primary.xml alone lists /usr/bin/foo but not /usr/libexec/foo/helper.
-    let primary = walk(&repo.join("repodata"))
+    let primary = files_under(&repo.join("repodata"))
         .into_iter()
         .find(|p| p.to_string_lossy().contains("primary.xml"))
         .unwrap();
