@@ -46,7 +46,7 @@ use albs_core::hash::Sha256;
 use albs_core::model::{Arch, BuildOptions};
 use albs_core::plan;
 use albs_core::platform::Platform;
-use albs_core::source::{GitRef, SourceRef};
+use albs_core::source::{GitRef, LocationError, SourceRef};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
@@ -354,44 +354,16 @@ impl ListenerConfig {
 }
 
 fn check_url(url: &str) -> Result<(), ListenerError> {
-    let shown = redact_url(url);
-    let bad = |why: &str| {
-        Err(ListenerError::Config(format!(
-            "repository url {shown:?} {why}"
-        )))
-    };
-    if url.is_empty() {
-        return Err(ListenerError::Config("a repository url is empty".into()));
-    }
-    if url.starts_with('-') {
-        return bad(
-            "starts with `-`; give an absolute path or an http://, https:// or file:// URL",
-        );
-    }
-    if has_space_or_control(url) {
-        return bad("contains whitespace or control characters");
-    }
-    if url.starts_with('/') {
-        return Ok(());
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return bad(
-            "is a relative path; give an absolute path or an http://, https:// or file:// URL",
-        );
-    };
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" | "https" if !rest.starts_with(['/', '?', '#']) && !rest.is_empty() => Ok(()),
-        "http" | "https" => bad("has no host"),
-        "file" if rest.starts_with('/') => Ok(()),
-        "file" => bad("needs an absolute path (file:///path)"),
-        _ => bad("has a scheme albs does not fetch; use http, https, file or an absolute path"),
-    }
+    albs_core::source::check_location(url).map_err(|why| match why {
+        LocationError::Empty => ListenerError::Config("a repository url is empty".into()),
+        why => ListenerError::Config(format!("repository url {:?} {why}", redact_url(url))),
+    })
 }
 
 /// Whether a tag can be handed to the build pipeline as a ref name (the API
 /// refuses the same names).
 fn tag_is_usable(tag: &str) -> bool {
-    !tag.is_empty() && !has_space_or_control(tag) && !tag.contains("..") && !tag.starts_with('-')
+    albs_core::source::check_ref_name(tag).is_ok()
 }
 
 /// The tag names in the output of `git ls-remote --tags`, in its order;

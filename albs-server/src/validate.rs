@@ -4,7 +4,7 @@
 use albs_core::api::{BuildQuery, CreateBuild, RegisterNode};
 use albs_core::model::{Arch, Artifact, TaskState};
 use albs_core::platform::{Platform, PlatformError};
-use albs_core::source::{GitRef, SourceRef};
+use albs_core::source::{GitRef, LocationError, SourceRef, check_location, check_ref_name};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -23,61 +23,12 @@ fn has_space_or_control(s: &str) -> bool {
     s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Checks a git URL or SRPM location: an http, https or file URL, or an
-/// absolute path.
-fn check_location(field: &str, url: &str) -> Result<(), AppError> {
-    if url.is_empty() {
-        return Err(bad(format!("{field} is empty")));
+/// A location or ref name refused by the core's checks, naming the field.
+fn refused(field: &str, value: &str, why: LocationError) -> AppError {
+    match why {
+        LocationError::Empty => bad(format!("{field} is empty")),
+        why => bad(format!("{field} {value:?} {why}")),
     }
-    if has_space_or_control(url) {
-        return Err(bad(format!(
-            "{field} {url:?} contains whitespace or control characters"
-        )));
-    }
-    if url.starts_with('/') {
-        return Ok(());
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(bad(format!(
-            "{field} {url:?} is a relative path; give an absolute path or an http://, https:// or file:// URL"
-        )));
-    };
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" | "https" => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            if host.is_empty() {
-                return Err(bad(format!("{field} {url:?} has no host")));
-            }
-            Ok(())
-        }
-        "file" if rest.starts_with('/') => Ok(()),
-        "file" => Err(bad(format!(
-            "{field} {url:?} needs an absolute path (file:///path)"
-        ))),
-        _ => Err(bad(format!(
-            "{field} {url:?} has scheme {scheme}, which albs does not fetch; use http, https, file or an absolute path"
-        ))),
-    }
-}
-
-/// Checks a branch, tag or commit name: non-empty, no whitespace, control
-/// characters or `..`, and not an option (`-x`).
-fn check_ref_name(field: &str, name: &str) -> Result<(), AppError> {
-    if name.is_empty() {
-        return Err(bad(format!("{field} is empty")));
-    }
-    if has_space_or_control(name) {
-        return Err(bad(format!(
-            "{field} {name:?} contains whitespace or control characters"
-        )));
-    }
-    if name.contains("..") {
-        return Err(bad(format!("{field} {name:?} contains `..`")));
-    }
-    if name.starts_with('-') {
-        return Err(bad(format!("{field} {name:?} starts with `-`")));
-    }
-    Ok(())
 }
 
 /// Checks every ref of a build.
@@ -96,17 +47,17 @@ pub(crate) fn check_refs(refs: &[SourceRef]) -> Result<(), AppError> {
     for (i, r) in refs.iter().enumerate() {
         match r {
             SourceRef::Git { url, reference } => {
-                check_location(&format!("refs[{i}].url"), url)?;
+                check_location(url).map_err(|e| refused(&format!("refs[{i}].url"), url, e))?;
                 if let Some(
                     GitRef::Branch(n) | GitRef::Tag(n) | GitRef::Commit(n) | GitRef::Auto(n),
                 ) = reference
                 {
-                    check_ref_name(&format!("refs[{i}].ref"), n)?;
+                    check_ref_name(n).map_err(|e| refused(&format!("refs[{i}].ref"), n, e))?;
                 }
             }
             SourceRef::Srpm { url } => {
                 let field = format!("refs[{i}].url");
-                check_location(&field, url)?;
+                check_location(url).map_err(|e| refused(&field, url, e))?;
                 if !url.ends_with(".src.rpm") {
                     return Err(bad(format!("{field} {url:?} does not end with .src.rpm")));
                 }

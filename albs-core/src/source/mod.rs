@@ -251,3 +251,121 @@ pub trait SourceFetcher: Send + Sync {
     /// lookaside source. On error, nothing outside `dest` has been written.
     async fn fetch(&self, source: &SourceRef, dest: &Path) -> Result<FetchedSource, SourceError>;
 }
+
+/// Why a source location or ref name is refused; the message completes a
+/// sentence that starts with the value (`"rpms/bash" is a relative path …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocationError {
+    /// Nothing was given.
+    #[error("is empty")]
+    Empty,
+    /// It would read as an option to git.
+    #[error("starts with `-`; give an absolute path or an http://, https:// or file:// URL")]
+    Option,
+    /// Whitespace or control characters.
+    #[error("contains whitespace or control characters")]
+    Space,
+    /// Neither a URL nor an absolute path.
+    #[error("is a relative path; give an absolute path or an http://, https:// or file:// URL")]
+    Relative,
+    /// An http(s) URL without a host.
+    #[error("has no host")]
+    NoHost,
+    /// A `file://` URL whose path is not absolute.
+    #[error("needs an absolute path (file:///path)")]
+    RelativeFile,
+    /// A scheme albs does not fetch.
+    #[error("has scheme {0}, which albs does not fetch; use http, https, file or an absolute path")]
+    Scheme(String),
+    /// A ref name with `..`.
+    #[error("contains `..`")]
+    DotDot,
+}
+
+fn has_space_or_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Checks a git URL or SRPM location before anything fetches it: an
+/// absolute path, or an `http://`, `https://` (with a host) or `file://`
+/// URL (with an absolute path).
+pub fn check_location(url: &str) -> Result<(), LocationError> {
+    if url.is_empty() {
+        return Err(LocationError::Empty);
+    }
+    if url.starts_with('-') {
+        return Err(LocationError::Option);
+    }
+    if has_space_or_control(url) {
+        return Err(LocationError::Space);
+    }
+    if url.starts_with('/') {
+        return Ok(());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(LocationError::Relative);
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if host.is_empty() {
+                Err(LocationError::NoHost)
+            } else {
+                Ok(())
+            }
+        }
+        "file" if rest.starts_with('/') => Ok(()),
+        "file" => Err(LocationError::RelativeFile),
+        _ => Err(LocationError::Scheme(scheme.to_owned())),
+    }
+}
+
+/// Checks a branch, tag or commit name: non-empty, no whitespace, control
+/// characters or `..`, and not an option (`-x`).
+pub fn check_ref_name(name: &str) -> Result<(), LocationError> {
+    if name.is_empty() {
+        return Err(LocationError::Empty);
+    }
+    if has_space_or_control(name) {
+        return Err(LocationError::Space);
+    }
+    if name.contains("..") {
+        return Err(LocationError::DotDot);
+    }
+    if name.starts_with('-') {
+        return Err(LocationError::Option);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::*;
+
+    #[test]
+    fn locations_and_ref_names_are_checked() {
+        for ok in [
+            "/srv/git/bash.git",
+            "file:///x",
+            "https://git.example/rpms/bash",
+        ] {
+            assert_eq!(check_location(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_location("rpms/bash"), Err(LocationError::Relative));
+        assert_eq!(
+            check_location("--upload-pack=x"),
+            Err(LocationError::Option)
+        );
+        assert_eq!(check_location("https:///x"), Err(LocationError::NoHost));
+        assert_eq!(check_location("file://x"), Err(LocationError::RelativeFile));
+        assert_eq!(
+            check_location("ssh://host/x"),
+            Err(LocationError::Scheme("ssh".into()))
+        );
+        assert_eq!(check_ref_name("a9"), Ok(()));
+        assert_eq!(check_ref_name("a/../b"), Err(LocationError::DotDot));
+        assert_eq!(check_ref_name("-x"), Err(LocationError::Option));
+        assert_eq!(check_ref_name("a b"), Err(LocationError::Space));
+    }
+}
