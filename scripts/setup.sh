@@ -14,6 +14,10 @@ packages=(
     gcc make         # the example packages compile C
     pkg-config libssl-dev libclang-dev gnupg   # sequoia (crypto-openssl runs bindgen); gpg is rpmsign's signer
     python3 python3-venv python3-pip   # the Python bindings: venv, maturin, pytest
+    dnf              # the consumer of published repositories (gpgcheck, repo_gpgcheck, updateinfo)
+    sq               # sequoia's CLI: verifies detached signatures of repomd.xml
+    openscap-scanner # oscap: validates and evaluates the OVAL feed
+    rpmlint          # an informative stage of the test tasks
     ca-certificates curl
 )
 
