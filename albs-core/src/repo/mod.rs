@@ -13,6 +13,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+mod publish;
+
+pub use publish::{
+    MdFile, Published, Repo, RepoError, RepoPackage, RetainPolicy, STATE_DIR, Staged, SyncSummary,
+    decompress, verify_repo,
+};
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use rpm::{DependencyFlags, FileFlags, FileType};
@@ -192,23 +199,90 @@ pub fn write_repo(dir: &Path, rpms: &[PathBuf]) -> Result<RepoSummary, RepoWrite
     })
 }
 
+/// How metadata files are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MdCompression {
+    /// gzip (`.xml.gz`), what every rpm-md reader takes; the default.
+    #[default]
+    Gz,
+    /// Zstandard (`.xml.zst`): faster to write and read; librepo and libsolv
+    /// built with zstd (dnf 4.14 on Debian 12 is) read it.
+    Zst,
+}
+
+impl MdCompression {
+    /// The file name suffix after `.xml`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MdCompression::Gz => "gz",
+            MdCompression::Zst => "zst",
+        }
+    }
+
+    /// Compresses `data`.
+    pub(crate) fn compress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            MdCompression::Gz => {
+                let mut gz = GzEncoder::new(
+                    Vec::with_capacity(data.len() / 4 + 64),
+                    Compression::default(),
+                );
+                gz.write_all(data)?;
+                gz.finish()
+            }
+            MdCompression::Zst => zstd::bulk::compress(data, 3),
+        }
+    }
+}
+
+impl std::str::FromStr for MdCompression {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gz" | "gzip" => Ok(MdCompression::Gz),
+            "zst" | "zstd" => Ok(MdCompression::Zst),
+            other => Err(format!(
+                "unknown metadata compression {other:?}: use gz or zst"
+            )),
+        }
+    }
+}
+
 /// Compresses `xml` into `repodata/<sha256>-<kind>.xml.gz`.
 fn write_data(repodata: &Path, kind: &'static str, xml: &[u8]) -> Result<RepoData, RepoWriteError> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    let compressed = gz
-        .write_all(xml)
-        .and_then(|()| gz.finish())
+    write_data_as(repodata, kind, xml, MdCompression::Gz)
+}
+
+/// Compresses `xml` into `repodata/<sha256>-<kind>.xml.<ext>`, through a
+/// temporary file and a rename so a file with that name is always whole.
+fn write_data_as(
+    repodata: &Path,
+    kind: &'static str,
+    xml: &[u8],
+    compression: MdCompression,
+) -> Result<RepoData, RepoWriteError> {
+    let compressed = compression
+        .compress(xml)
         .map_err(|source| RepoWriteError::Io {
             input: kind.to_owned(),
             source,
         })?;
     let checksum = hex::encode(Sha256::digest(&compressed));
-    let file = format!("{checksum}-{kind}.xml.gz");
+    let file = format!("{checksum}-{kind}.xml.{}", compression.extension());
     let path = repodata.join(&file);
-    std::fs::write(&path, &compressed).map_err(|source| RepoWriteError::Io {
+    let io = |source| RepoWriteError::Io {
         input: path.display().to_string(),
         source,
-    })?;
+    };
+    if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(compressed.len() as u64) {
+        let mut tmp = tempfile::NamedTempFile::new_in(repodata).map_err(io)?;
+        tmp.write_all(&compressed)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+    }
     Ok(RepoData {
         kind,
         href: format!("repodata/{file}"),
@@ -499,91 +573,105 @@ fn file_elem(out: &mut String, f: &File) {
     }
 }
 
-fn primary_xml(pkgs: &[Pkg]) -> String {
+/// The opening lines of a metadata document of `kind` listing `n` packages.
+fn doc_head(kind: &str, n: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    let _ = match kind {
+        "primary" => writeln!(
+            o,
+            "<metadata xmlns=\"{NS_COMMON}\" xmlns:rpm=\"{NS_RPM}\" packages=\"{n}\">"
+        ),
+        "filelists" => writeln!(o, "<filelists xmlns=\"{NS_FILELISTS}\" packages=\"{n}\">"),
+        _ => writeln!(o, "<otherdata xmlns=\"{NS_OTHER}\" packages=\"{n}\">"),
+    };
+    o
+}
+
+/// The closing line of a metadata document of `kind`.
+fn doc_tail(kind: &str) -> &'static str {
+    match kind {
+        "primary" => "</metadata>\n",
+        "filelists" => "</filelists>\n",
+        _ => "</otherdata>\n",
+    }
+}
+
+/// The `<package>` element of `p` in primary.xml.
+fn primary_pkg(o: &mut String, p: &Pkg) {
+    let _ = writeln!(o, "<package type=\"rpm\">");
+    let _ = writeln!(o, "  <name>{}</name>", esc(&p.name));
+    let _ = writeln!(o, "  <arch>{}</arch>", esc(&p.arch));
+    let _ = writeln!(o, "  {}", version_elem(p));
     let _ = writeln!(
         o,
-        "<metadata xmlns=\"{NS_COMMON}\" xmlns:rpm=\"{NS_RPM}\" packages=\"{}\">",
-        pkgs.len()
+        "  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>",
+        p.pkgid
     );
-    for p in pkgs {
-        let _ = writeln!(o, "<package type=\"rpm\">");
-        let _ = writeln!(o, "  <name>{}</name>", esc(&p.name));
-        let _ = writeln!(o, "  <arch>{}</arch>", esc(&p.arch));
-        let _ = writeln!(o, "  {}", version_elem(p));
-        let _ = writeln!(
-            o,
-            "  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>",
-            p.pkgid
-        );
-        let _ = writeln!(o, "  <summary>{}</summary>", esc(&p.summary));
-        let _ = writeln!(o, "  <description>{}</description>", esc(&p.description));
-        let _ = writeln!(o, "  <packager>{}</packager>", esc(&p.packager));
-        let _ = writeln!(o, "  <url>{}</url>", esc(&p.url));
-        let _ = writeln!(
-            o,
-            "  <time file=\"{}\" build=\"{}\"/>",
-            p.file_time, p.build_time
-        );
-        let _ = writeln!(
-            o,
-            "  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>",
-            p.package_size, p.installed_size, p.archive_size
-        );
-        let _ = writeln!(o, "  <location href=\"{}\"/>", esc(&p.href));
-        let _ = writeln!(o, "  <format>");
-        let _ = writeln!(o, "    <rpm:license>{}</rpm:license>", esc(&p.license));
-        let _ = writeln!(o, "    <rpm:vendor>{}</rpm:vendor>", esc(&p.vendor));
-        let _ = writeln!(o, "    <rpm:group>{}</rpm:group>", esc(&p.group));
-        let _ = writeln!(
-            o,
-            "    <rpm:buildhost>{}</rpm:buildhost>",
-            esc(&p.buildhost)
-        );
-        let _ = writeln!(
-            o,
-            "    <rpm:sourcerpm>{}</rpm:sourcerpm>",
-            esc(&p.sourcerpm)
-        );
-        let _ = writeln!(
-            o,
-            "    <rpm:header-range start=\"{}\" end=\"{}\"/>",
-            p.header_start, p.header_end
-        );
-        for (kind, deps) in &p.deps {
-            if deps.is_empty() {
-                continue;
-            }
-            let _ = writeln!(o, "    <rpm:{kind}>");
-            for d in deps {
-                let _ = write!(o, "      <rpm:entry name=\"{}\"", esc(&d.name));
-                if let Some(flags) = d.flags {
-                    let _ = write!(
-                        o,
-                        " flags=\"{flags}\" epoch=\"{}\" ver=\"{}\"",
-                        esc(&d.epoch),
-                        esc(&d.ver)
-                    );
-                    if let Some(rel) = &d.rel {
-                        let _ = write!(o, " rel=\"{}\"", esc(rel));
-                    }
-                }
-                if d.pre {
-                    let _ = write!(o, " pre=\"1\"");
-                }
-                let _ = writeln!(o, "/>");
-            }
-            let _ = writeln!(o, "    </rpm:{kind}>");
+    let _ = writeln!(o, "  <summary>{}</summary>", esc(&p.summary));
+    let _ = writeln!(o, "  <description>{}</description>", esc(&p.description));
+    let _ = writeln!(o, "  <packager>{}</packager>", esc(&p.packager));
+    let _ = writeln!(o, "  <url>{}</url>", esc(&p.url));
+    let _ = writeln!(
+        o,
+        "  <time file=\"{}\" build=\"{}\"/>",
+        p.file_time, p.build_time
+    );
+    let _ = writeln!(
+        o,
+        "  <size package=\"{}\" installed=\"{}\" archive=\"{}\"/>",
+        p.package_size, p.installed_size, p.archive_size
+    );
+    let _ = writeln!(o, "  <location href=\"{}\"/>", esc(&p.href));
+    let _ = writeln!(o, "  <format>");
+    let _ = writeln!(o, "    <rpm:license>{}</rpm:license>", esc(&p.license));
+    let _ = writeln!(o, "    <rpm:vendor>{}</rpm:vendor>", esc(&p.vendor));
+    let _ = writeln!(o, "    <rpm:group>{}</rpm:group>", esc(&p.group));
+    let _ = writeln!(
+        o,
+        "    <rpm:buildhost>{}</rpm:buildhost>",
+        esc(&p.buildhost)
+    );
+    let _ = writeln!(
+        o,
+        "    <rpm:sourcerpm>{}</rpm:sourcerpm>",
+        esc(&p.sourcerpm)
+    );
+    let _ = writeln!(
+        o,
+        "    <rpm:header-range start=\"{}\" end=\"{}\"/>",
+        p.header_start, p.header_end
+    );
+    for (kind, deps) in &p.deps {
+        if deps.is_empty() {
+            continue;
         }
-        for f in p.files.iter().filter(|f| is_primary_file(&f.path)) {
-            file_elem(&mut o, f);
+        let _ = writeln!(o, "    <rpm:{kind}>");
+        for d in deps {
+            let _ = write!(o, "      <rpm:entry name=\"{}\"", esc(&d.name));
+            if let Some(flags) = d.flags {
+                let _ = write!(
+                    o,
+                    " flags=\"{flags}\" epoch=\"{}\" ver=\"{}\"",
+                    esc(&d.epoch),
+                    esc(&d.ver)
+                );
+                if let Some(rel) = &d.rel {
+                    let _ = write!(o, " rel=\"{}\"", esc(rel));
+                }
+            }
+            if d.pre {
+                let _ = write!(o, " pre=\"1\"");
+            }
+            let _ = writeln!(o, "/>");
         }
-        let _ = writeln!(o, "  </format>");
-        let _ = writeln!(o, "</package>");
+        let _ = writeln!(o, "    </rpm:{kind}>");
     }
-    let _ = writeln!(o, "</metadata>");
-    o
+    for f in p.files.iter().filter(|f| is_primary_file(&f.path)) {
+        file_elem(o, f);
+    }
+    let _ = writeln!(o, "  </format>");
+    let _ = writeln!(o, "</package>");
 }
 
 /// `<package pkgid=".." name=".." arch="..">` with its version line.
@@ -598,48 +686,50 @@ fn package_open(o: &mut String, p: &Pkg) {
     let _ = writeln!(o, "  {}", version_elem(p));
 }
 
-fn filelists_xml(pkgs: &[Pkg]) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    let _ = writeln!(
-        o,
-        "<filelists xmlns=\"{NS_FILELISTS}\" packages=\"{}\">",
-        pkgs.len()
-    );
-    for p in pkgs {
-        package_open(&mut o, p);
-        for f in &p.files {
-            file_elem(&mut o, f);
-        }
-        let _ = writeln!(o, "</package>");
+/// The `<package>` element of `p` in filelists.xml.
+fn filelists_pkg(o: &mut String, p: &Pkg) {
+    package_open(o, p);
+    for f in &p.files {
+        file_elem(o, f);
     }
-    let _ = writeln!(o, "</filelists>");
+    let _ = writeln!(o, "</package>");
+}
+
+/// The `<package>` element of `p` in other.xml.
+fn other_pkg(o: &mut String, p: &Pkg) {
+    package_open(o, p);
+    for c in &p.changelogs {
+        let _ = writeln!(
+            o,
+            "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
+            esc(&c.name),
+            c.timestamp,
+            esc(&c.description)
+        );
+    }
+    let _ = writeln!(o, "</package>");
+}
+
+/// A whole metadata document of `kind`, one `element` per package.
+fn doc(kind: &str, pkgs: &[Pkg], element: fn(&mut String, &Pkg)) -> String {
+    let mut o = doc_head(kind, pkgs.len());
+    for p in pkgs {
+        element(&mut o, p);
+    }
+    o.push_str(doc_tail(kind));
     o
 }
 
+fn primary_xml(pkgs: &[Pkg]) -> String {
+    doc("primary", pkgs, primary_pkg)
+}
+
+fn filelists_xml(pkgs: &[Pkg]) -> String {
+    doc("filelists", pkgs, filelists_pkg)
+}
+
 fn other_xml(pkgs: &[Pkg]) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    let _ = writeln!(
-        o,
-        "<otherdata xmlns=\"{NS_OTHER}\" packages=\"{}\">",
-        pkgs.len()
-    );
-    for p in pkgs {
-        package_open(&mut o, p);
-        for c in &p.changelogs {
-            let _ = writeln!(
-                o,
-                "  <changelog author=\"{}\" date=\"{}\">{}</changelog>",
-                esc(&c.name),
-                c.timestamp,
-                esc(&c.description)
-            );
-        }
-        let _ = writeln!(o, "</package>");
-    }
-    let _ = writeln!(o, "</otherdata>");
-    o
+    doc("other", pkgs, other_pkg)
 }
 
 fn repomd_xml(data: &[RepoData], timestamp: u64) -> String {
