@@ -18,6 +18,7 @@ packages=(
     sq               # sequoia's CLI: verifies detached signatures of repomd.xml
     openscap-scanner # oscap: validates and evaluates the OVAL feed
     rpmlint          # an informative stage of the test tasks
+    bats             # runs the third-party *.bats tests of the test stage (TAP output)
     ca-certificates curl
 )
 

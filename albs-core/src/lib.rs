@@ -36,6 +36,7 @@ pub mod source;
 pub mod spec;
 pub mod store;
 pub mod test;
+pub mod tester;
 
 pub use evr::{Evr, Nevra};
 pub use hash::Sha256;

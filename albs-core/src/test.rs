@@ -56,6 +56,14 @@ pub enum TestError {
     /// Nothing to test.
     #[error("no packages were given to test")]
     NothingToTest,
+    /// The tester could not prepare its own files (work directory, test root).
+    #[error("cannot {context}: {source}; check the temporary directory's space and permissions")]
+    Io {
+        /// What the tester was doing.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// Tests built packages.
