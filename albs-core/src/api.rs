@@ -212,3 +212,150 @@ pub struct Uploaded {
 
 /// A task as a list shows it (for `albs status`).
 pub type TaskView = BuildTask;
+
+/// Whether a signing key signs new packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// The platform's (or product's) signing key.
+    Active,
+    /// Replaced or withdrawn: kept to verify what it signed, signs nothing new.
+    Archived,
+}
+
+/// `POST /api/v1/keys` (admin): the public half of a signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterKey {
+    /// The ASCII-armored OpenPGP public certificate (never a secret key).
+    pub public_key: String,
+    /// The platform whose packages it signs.
+    pub platform: String,
+    /// The product within the platform, when the key is not the platform's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+}
+
+/// A registered signing key (`GET /api/v1/keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignKey {
+    /// OpenPGP fingerprint (upper hex).
+    pub fingerprint: String,
+    /// The ASCII-armored public certificate.
+    pub public_key: String,
+    /// The platform whose packages it signs.
+    pub platform: String,
+    /// The product, when the key is not the platform's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Active or archived.
+    pub state: KeyState,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: time::OffsetDateTime,
+    /// When it was archived.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub archived: Option<time::OffsetDateTime>,
+}
+
+/// `POST /api/v1/builds/{id}/sign`: which key signs (default: the active key
+/// of the build's platform).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSignTask {
+    /// Fingerprint of an active registered key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// One package of a sign task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignPackage {
+    /// The unsigned package as the build made it.
+    pub unsigned: crate::hash::Sha256,
+    /// Its file name.
+    pub name: String,
+    /// The package inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nevra: Option<crate::evr::Nevra>,
+    /// The signed package, once uploaded and checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::hash::Sha256>,
+}
+
+/// A sign task: the packages of one build, signed by one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignTask {
+    /// Task id.
+    pub id: u64,
+    /// The build whose packages it signs.
+    pub build_id: u64,
+    /// Fingerprint of the key that signs.
+    pub fingerprint: String,
+    /// Who asked for it.
+    pub owner: String,
+    /// Pending, running, succeeded or failed.
+    pub state: TaskState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Claims so far.
+    pub attempts: u32,
+    /// The sign node that holds or held it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: time::OffsetDateTime,
+    /// When it ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished: Option<time::OffsetDateTime>,
+    /// The packages, in build order.
+    pub packages: Vec<SignPackage>,
+}
+
+/// `POST /api/v1/sign/claim`: the keys the sign node holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignClaim {
+    /// Fingerprints of the keys it can sign with.
+    pub fingerprints: Vec<String>,
+}
+
+/// A sign task handed to a sign node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignAssignment {
+    /// The task, its packages included.
+    pub task: SignTask,
+    /// The build's platform name.
+    pub platform: String,
+    /// The lease: heartbeat before this many seconds pass.
+    pub lease_secs: u64,
+}
+
+/// The answer to `POST /api/v1/sign/claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignClaimResponse {
+    /// The task, or `None` when no task waits for these keys.
+    pub task: Option<SignAssignment>,
+}
+
+/// `POST /api/v1/sign/tasks/{id}/complete`: how a sign task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignResult {
+    /// Succeeded (every package uploaded) or failed.
+    pub state: TaskState,
+    /// Why it failed: the package and the check that refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to a signed-package upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedUploaded {
+    /// The unsigned package it replaces.
+    pub unsigned: crate::hash::Sha256,
+    /// The signed package's digest.
+    pub signed: crate::hash::Sha256,
+    /// The key whose signature the server checked.
+    pub fingerprint: String,
+    /// Index of its ledger record.
+    pub ledger_index: u64,
+}

@@ -42,6 +42,18 @@ pub enum RecordKind {
     Srpm,
     /// A binary RPM was built.
     Rpm,
+    /// A built SRPM or RPM was signed (the record's artifact is the signed
+    /// package; its [`LedgerRecord::signature`] links the unsigned one).
+    SignedRpm,
+}
+
+/// Who signed a package and what it was before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureInfo {
+    /// The unsigned package the signed one was made from.
+    pub unsigned: Sha256,
+    /// Fingerprint of the key whose signature the server checked.
+    pub fingerprint: String,
 }
 
 /// The task that produced a record.
@@ -88,6 +100,9 @@ pub struct LedgerRecord {
     /// When it was recorded (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub time: time::OffsetDateTime,
+    /// For [`RecordKind::SignedRpm`]: the unsigned package and the signer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureInfo>,
 }
 
 impl LedgerRecord {

@@ -260,6 +260,21 @@ pub struct Build {
     pub options: BuildOptions,
     /// Its tasks.
     pub tasks: Vec<BuildTask>,
+    /// The last sign task that signed all its packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<BuildSignature>,
+}
+
+/// How a build's packages were signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSignature {
+    /// The sign task.
+    pub task_id: u64,
+    /// Fingerprint of the key that signed.
+    pub fingerprint: String,
+    /// When the sign task ended.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: time::OffsetDateTime,
 }
 
 impl Build {

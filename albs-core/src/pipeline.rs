@@ -433,6 +433,7 @@ impl LocalPipeline {
                 srpm,
             },
             time: time::OffsetDateTime::now_utc(),
+            signature: None,
         }
     }
 

@@ -258,6 +258,7 @@ async fn record(
                 srpm,
             },
             time: now(),
+            signature: None,
         };
         let at = state.ledger.append(&rec).await?;
         tracing::info!(artifact = %artifact.sha256, task = task.id, index = at.index, "ledger record appended");

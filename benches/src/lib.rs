@@ -142,6 +142,7 @@ pub fn sample_record(i: u64) -> LedgerRecord {
             srpm: Some(Sha256::of(&(i + 1).to_le_bytes())),
         },
         time: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(i as i64),
+        signature: None,
     }
 }
 

@@ -95,6 +95,7 @@ pub fn sample_record(i: u64) -> LedgerRecord {
             srpm: None,
         },
         time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + i as i64).unwrap(),
+        signature: None,
     }
 }
 

@@ -266,6 +266,7 @@ mod tests {
                         created: OffsetDateTime::UNIX_EPOCH,
                         options: Default::default(),
                         tasks: vec![task(a), task(b), task(c)],
+                        signed: None,
                     };
                     assert_eq!(build_state([a, b, c]), build.state(), "{a} {b} {c}");
                 }

@@ -29,6 +29,7 @@
 
 mod common;
 mod postgres;
+pub mod sign;
 mod sqlite;
 
 use std::time::Duration;
@@ -44,6 +45,7 @@ use crate::platform::Platform;
 use crate::source::SourceRef;
 
 pub use postgres::PgStore;
+pub use sign::SignStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from stores.
@@ -229,9 +231,10 @@ impl RetryPolicy {
 /// A chunk of a task log.
 pub type LogChunk = crate::api::LogChunk;
 
-/// Persistent state of the build system.
+/// Persistent state of the build system (signing keys and sign tasks
+/// through [`SignStore`]).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: SignStore + Send + Sync {
     /// Creates or replaces a platform.
     async fn put_platform(&self, platform: &Platform) -> Result<(), DbError>;
     /// Every platform, by name.

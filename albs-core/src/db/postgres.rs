@@ -218,6 +218,7 @@ impl PgStore {
 }
 
 include!("store_impl.rs");
+super::sign::sign_store_impl!();
 
 #[cfg(test)]
 mod tests {

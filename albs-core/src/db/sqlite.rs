@@ -161,6 +161,7 @@ impl SqliteStore {
 }
 
 include!("store_impl.rs");
+super::sign::sign_store_impl!();
 
 #[cfg(test)]
 mod tests {

@@ -265,6 +265,7 @@ async fn load_build(conn: &mut Conn, id: i64) -> Result<Option<Build>, DbError> 
         return Ok(None);
     };
     let tasks = load_build_tasks(conn, id).await?;
+    let signed = sign_build_signature(conn, id).await?;
     Ok(Some(Build {
         id: api_u64(b.id),
         platform: b.platform,
@@ -274,6 +275,7 @@ async fn load_build(conn: &mut Conn, id: i64) -> Result<Option<Build>, DbError> 
         created: from_micros(b.created)?,
         options: from_json::<BuildOptions>(&b.options, "build options")?,
         tasks,
+        signed,
     }))
 }
 
