@@ -220,6 +220,45 @@ pub enum KeyState {
     /// The platform's (or product's) signing key.
     Active,
     /// Replaced or withdrawn: kept to verify what it signed, signs nothing new.
+/// A ledger record with its place in the log, as the public ledger API
+/// serves it (`GET /api/v1/ledger/records/{index}`, and a list of them from
+/// `GET /api/v1/ledger/artifacts/{sha256}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntryView {
+    /// 0-based position in the log.
+    pub index: u64,
+    /// RFC 9162 leaf hash of the record's canonical bytes (hex).
+    pub leaf_hash: String,
+    /// The record.
+    pub record: crate::ledger::LedgerRecord,
+}
+
+/// `GET /api/v1/ledger/proof/inclusion?index=I&size=N`: the RFC 9162 audit
+/// path of record `index` in the tree of the first `size` records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProofView {
+    /// The record's index.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The record's leaf hash (hex).
+    pub leaf_hash: String,
+    /// The proof's hashes, deepest first (hex).
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/v1/ledger/proof/consistency?old=M&new=N`: the RFC 9162
+/// consistency proof between two tree sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProofView {
+    /// The older tree size.
+    pub old: u64,
+    /// The newer tree size.
+    pub new: u64,
+    /// The proof's hashes (hex).
+    pub proof: Vec<String>,
+}
+
     Archived,
 }
 

@@ -21,6 +21,12 @@
 //! | POST | `/api/v1/node/tasks/{id}/log` | node | [`LogLines`] → `{"next": N}` |
 //! | PUT | `/api/v1/node/tasks/{id}/artifacts/{sha256}` | node | bytes → [`Uploaded`] |
 //! | POST | `/api/v1/node/tasks/{id}/complete` | node | [`TaskResult`] → `BuildTask` |
+//! | GET | `/api/v1/ledger/checkpoint` | – | → the latest signed checkpoint (text) |
+//! | GET | `/api/v1/ledger/key` | – | → the checkpoint verifier key (text) |
+//! | GET | `/api/v1/ledger/records/{index}` | – | → [`LedgerEntryView`] |
+//! | GET | `/api/v1/ledger/artifacts/{sha256}` | – | → `Vec<LedgerEntryView>` |
+//! | GET | `/api/v1/ledger/proof/inclusion?index=I&size=N` | – | → [`InclusionProofView`] |
+//! | GET | `/api/v1/ledger/proof/consistency?old=M&new=N` | – | → [`ConsistencyProofView`] |
 
 use std::path::Path;
 use std::time::Duration;
@@ -294,6 +300,60 @@ impl Client {
     }
 
     /// Registers a build node (admin); the answer holds its token.
+    /// Every ledger record about an artifact (empty when there is none).
+    pub async fn ledger_artifact(
+        &self,
+        sha256: &Sha256,
+    ) -> Result<Vec<LedgerEntryView>, ClientError> {
+        self.get(&format!("/api/v1/ledger/artifacts/{sha256}"))
+            .await
+    }
+
+    /// The ledger record at `index`.
+    pub async fn ledger_record(&self, index: u64) -> Result<LedgerEntryView, ClientError> {
+        self.get(&format!("/api/v1/ledger/records/{index}")).await
+    }
+
+    /// The ledger's latest signed checkpoint (a C2SP signed note).
+    pub async fn ledger_checkpoint(&self) -> Result<String, ClientError> {
+        self.get_text("/api/v1/ledger/checkpoint").await
+    }
+
+    /// The verifier key the server signs checkpoints with. Trust it only
+    /// after checking it against one published out of band.
+    pub async fn ledger_key(&self) -> Result<String, ClientError> {
+        self.get_text("/api/v1/ledger/key").await
+    }
+
+    /// The inclusion proof of record `index` in the tree of `size` records.
+    pub async fn ledger_inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<InclusionProofView, ClientError> {
+        self.get(&format!(
+            "/api/v1/ledger/proof/inclusion?index={index}&size={size}"
+        ))
+        .await
+    }
+
+    /// The consistency proof between tree sizes `old` and `new`.
+    pub async fn ledger_consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<ConsistencyProofView, ClientError> {
+        self.get(&format!(
+            "/api/v1/ledger/proof/consistency?old={old}&new={new}"
+        ))
+        .await
+    }
+
+    async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let resp = self.send_raw(Method::GET, path, |r| r).await?;
+        resp.text().await.map_err(|e| self.connect_error(&e))
+    }
+
     pub async fn register_node(&self, n: &RegisterNode) -> Result<NodeRegistered, ClientError> {
         self.post("/api/v1/nodes", n).await
     }

@@ -20,6 +20,7 @@ mod artifacts;
 mod builds;
 mod error;
 mod extract;
+mod ledger_api;
 pub mod listener;
 mod node;
 mod validate;
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use albs_core::checkpoint::CheckpointSigner;
 use albs_core::db::{RetryPolicy, Store};
 use albs_core::ledger::Ledger;
 use albs_core::store::ArtifactStore;
@@ -82,6 +84,9 @@ pub struct AppState {
     store: Arc<dyn Store>,
     artifacts: Arc<dyn ArtifactStore>,
     ledger: Arc<dyn Ledger>,
+    /// Signs the ledger's checkpoints; `None` serves records and proofs
+    /// without a signed tree head.
+    ledger_signer: Option<Arc<CheckpointSigner>>,
     config: ServerConfig,
     /// Serialises completions so that each artifact is recorded once.
     completions: Arc<tokio::sync::Mutex<()>>,
@@ -99,9 +104,17 @@ impl AppState {
             store,
             artifacts,
             ledger,
+            ledger_signer: None,
             config,
             completions: Arc::default(),
         }
+    }
+
+    /// Signs the ledger's checkpoints with `signer` (served at
+    /// `GET /api/v1/ledger/checkpoint`).
+    pub fn with_ledger_signer(mut self, signer: CheckpointSigner) -> Self {
+        self.ledger_signer = Some(Arc::new(signer));
+        self
     }
 
     /// The configuration.
@@ -154,6 +167,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/node/tasks/{id}/complete", post(node::complete))
         .route("/api/v1/hooks/git", post(listener::git_hook))
+        .route("/api/v1/ledger/checkpoint", get(ledger_api::checkpoint))
+        .route("/api/v1/ledger/key", get(ledger_api::key))
+        .route("/api/v1/ledger/records/{index}", get(ledger_api::record))
+        .route(
+            "/api/v1/ledger/artifacts/{sha256}",
+            get(ledger_api::artifact),
+        )
+        .route("/api/v1/ledger/proof/inclusion", get(ledger_api::inclusion))
+        .route(
+            "/api/v1/ledger/proof/consistency",
+            get(ledger_api::consistency),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
