@@ -39,6 +39,7 @@ use crate::api::{
     ApiError, BuildPage, BuildQuery, ClaimResponse, CreateBuild, HeartbeatResponse, LogChunk,
     LogLines, NodeRegistered, RegisterNode, TaskResult, Uploaded,
 };
+use crate::api::{ConsistencyProofView, InclusionProofView, LedgerEntryView};
 use crate::db::Node;
 use crate::hash::Sha256;
 use crate::model::{Build, BuildTask};
