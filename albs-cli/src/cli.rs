@@ -204,6 +204,10 @@ pub struct SubmitArgs {
     /// Product, for fair scheduling between products.
     #[arg(long)]
     pub product: Option<String>,
+    /// Build the refs in dependency order: a ref's RPMs are built after
+    /// those of the refs whose packages it build-requires.
+    #[arg(long)]
+    pub dependency_order: bool,
     /// Wait until the build ends.
     #[arg(long)]
     pub wait: bool,

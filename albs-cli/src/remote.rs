@@ -50,6 +50,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             timeout_secs: args.timeout,
             product: args.product,
             labels: vec![],
+            dependency_order: args.dependency_order,
         },
     };
     let build = c.create_build(&req).await?;

@@ -199,6 +199,13 @@ pub struct TaskResult {
     /// The commit built (src tasks).
     #[serde(default)]
     pub commit: Option<String>,
+    /// For src tasks: the SRPM's BuildRequires, as rpm prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_requires: Vec<String>,
+    /// For src tasks: what the spec's binary packages provide (their names
+    /// included), as rpm prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub produces: Vec<String>,
 }
 
 /// The answer to an artifact upload.

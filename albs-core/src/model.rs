@@ -237,6 +237,13 @@ pub struct BuildOptions {
     /// Node labels every task of the build requires.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Build the refs in dependency order: the arch tasks of a ref wait for
+    /// the arch tasks (of the same arch) of the refs whose packages it
+    /// build-requires. The order is computed once every SRPM is built, from
+    /// their BuildRequires and the packages their specs produce; refs in a
+    /// build-requires cycle are built side by side.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dependency_order: bool,
 }
 
 /// A request to build one or more refs for a platform.

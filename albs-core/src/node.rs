@@ -180,6 +180,8 @@ impl BuildNode {
                 artifacts: vec![],
                 noarch: false,
                 commit: None,
+                build_requires: vec![],
+                produces: vec![],
             },
         };
         let state = result.state;
@@ -225,6 +227,8 @@ impl BuildNode {
             .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let mut commit = None;
         let mut noarch = false;
+        // What the spec's packages provide, for builds in dependency order.
+        let mut spec_provides: Option<Vec<String>> = None;
         let (outcome, kind) = match &task.kind {
             TaskKind::Src => {
                 log.line(LogStream::Albs, &format!("fetching {}", task.source));
@@ -236,6 +240,19 @@ impl BuildNode {
                     .await
                     .map_err(|e| e.to_string())?;
                 commit = fetched.commit.clone();
+                if let Some(spec) = &fetched.spec {
+                    match crate::spec::query(&fetched.root.join(spec), &ctx.platform).await {
+                        Ok(info) => {
+                            let mut p = info.packages;
+                            p.extend(info.provides);
+                            spec_provides = Some(p);
+                        }
+                        Err(e) => log.line(
+                            LogStream::Albs,
+                            &format!("cannot read what the spec provides (the build order will not know): {e}"),
+                        ),
+                    }
+                }
                 for l in &fetched.lookaside {
                     log.line(
                         LogStream::Albs,
@@ -284,10 +301,20 @@ impl BuildNode {
             BuildOutcome::Cancelled => (TaskState::Cancelled, Some("cancelled".into()), vec![]),
         };
         let mut artifacts = Vec::new();
+        let (mut build_requires, mut produces) = (vec![], vec![]);
         for f in &files {
             let header = read_header(f).map_err(|e| e.to_string())?;
             if kind == ArtifactKind::Srpm {
                 noarch = ArchRules::read(f).map(|r| r.noarch_only()).unwrap_or(false);
+                match crate::solve::order::input_from_srpm(f, spec_provides.as_deref()) {
+                    Ok(input) => {
+                        (build_requires, produces) = (input.build_requires, input.produces)
+                    }
+                    Err(e) => log.line(
+                        LogStream::Albs,
+                        &format!("cannot read the SRPM's BuildRequires: {e}"),
+                    ),
+                }
             }
             let (sha256, size) = crate::Sha256::of_reader(
                 std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?,
@@ -315,6 +342,8 @@ impl BuildNode {
             artifacts,
             noarch,
             commit,
+            build_requires,
+            produces,
         })
     }
 }

@@ -63,7 +63,7 @@ pub(crate) async fn create_build(
     let arches = validate::build_arches(&platform, &req.arches)?;
     validate::check_build(&req)?;
     let new = NewBuild {
-        tasks: plan::plan(&req.refs, &arches),
+        tasks: plan::plan_with(&req.refs, &arches, &req.options),
         timeout_secs: plan::timeout_secs(&platform, &req.options),
         platform: platform.name,
         arches,

@@ -294,6 +294,8 @@ fn succeeded(artifacts: Vec<Artifact>) -> TaskResult {
         artifacts,
         noarch: false,
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        build_requires: vec![],
+        produces: vec![],
     }
 }
 
@@ -842,6 +844,8 @@ async fn cancel_reaches_the_node_and_running_builds_are_not_deleted() {
         artifacts: vec![],
         noarch: false,
         commit: None,
+        build_requires: vec![],
+        produces: vec![],
     };
     node.complete(task.task_id, &end).await.unwrap();
     assert_eq!(h.ledger.size().await.unwrap(), 0);

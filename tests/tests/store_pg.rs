@@ -39,6 +39,8 @@ fn done(state: TaskState) -> TaskResult {
         artifacts: vec![],
         noarch: false,
         commit: None,
+        build_requires: vec![],
+        produces: vec![],
     }
 }
 

@@ -16,7 +16,7 @@ use crate::db::{DbError, NewBuild, NewNode, Node, RetryPolicy, Store, TokenLooku
 use crate::evr::Nevra;
 use crate::hash::Sha256;
 use crate::model::{Arch, Artifact, ArtifactKind, BuildOptions, BuildTask, TaskKind, TaskState};
-use crate::plan::plan;
+use crate::plan::{plan, plan_with};
 use crate::platform::Platforms;
 use crate::source::SourceRef;
 
@@ -154,6 +154,8 @@ fn ended(state: TaskState, reason: Option<&str>, artifacts: Vec<Artifact>) -> Ta
         artifacts,
         noarch: false,
         commit: None,
+        build_requires: vec![],
+        produces: vec![],
     }
 }
 
@@ -263,6 +265,7 @@ pub async fn store(s: &dyn Store) {
     completion(s).await;
     src_failure_and_restart(s).await;
     noarch(s).await;
+    dependency_order(s).await;
     cancel(s).await;
     logs(s).await;
     delete(s).await;
@@ -387,6 +390,7 @@ pub async fn builds_and_lists(s: &dyn Store) {
         timeout_secs: Some(99),
         product: Some("almalinux".into()),
         labels: vec![],
+        dependency_order: false,
     };
     let b = s.create_build(&nb, T0).await.unwrap();
     assert_eq!(b.platform, "almalinux-9");
@@ -973,6 +977,111 @@ pub async fn src_failure_and_restart(s: &dyn Store) {
     assert_eq!(r.tasks[1].reason, None);
     assert_eq!(r.tasks[3].state, TaskState::Running, "running stays");
     finish(s, b.id).await;
+}
+
+/// A build in dependency order: arch tasks wait for every SRPM, then for
+/// the arch tasks of the refs that produce what they build-require; a ref
+/// whose SRPM failed holds nobody up; refs in a cycle do not wait for each
+/// other.
+pub async fn dependency_order(s: &dyn Store) {
+    let n = add_node(s, "order-node", &["x86_64"], &[], &[]).await;
+    let mut nb = new_build("order", &["app", "libfoo", "tool", "ca", "cb"], &["x86_64"]);
+    nb.options.dependency_order = true;
+    nb.tasks = plan_with(&nb.refs, &nb.arches, &nb.options);
+    let b = s.create_build(&nb, T0).await.unwrap();
+    let ids: Vec<u64> = b.tasks.iter().map(|t| t.id).collect();
+    // ids: app src 0, x86_64 1; libfoo 2, 3; tool 4, 5; ca 6, 7; cb 8, 9.
+    let src = |needs: &[&str], produces: &[&str], name: &str| TaskResult {
+        build_requires: needs.iter().map(|d| d.to_string()).collect(),
+        produces: produces.iter().map(|d| d.to_string()).collect(),
+        ..succeeded(vec![srpm(name)])
+    };
+    let results = [
+        src(
+            &["gcc", "libfoo-devel >= 1.0"],
+            &["app", "app = 1.0-1.el9"],
+            "app",
+        ),
+        src(
+            &["gcc"],
+            &["libfoo", "libfoo-devel", "libfoo-devel = 1.0-1.el9"],
+            "libfoo",
+        ),
+        ended(
+            TaskState::Failed,
+            Some("error: line 7: Unknown tag"),
+            vec![],
+        ),
+        src(&["cb"], &["ca"], "ca"),
+        src(&["ca"], &["cb"], "cb"),
+    ];
+    let mut held = Vec::new();
+    for _ in 0..results.len() {
+        let c = claim_some(s, &n, T0).await;
+        assert_eq!(c.task.kind, TaskKind::Src, "SRPMs first: {:?}", c.task);
+        held.push(c.task.id);
+    }
+    for (i, id) in held.iter().enumerate() {
+        let r = (0..5)
+            .find(|r| ids[r * 2] == *id)
+            .expect("a src task of the build");
+        s.complete(n.id, *id, &results[r], T0).await.unwrap();
+        if i + 1 < held.len() {
+            claim_none(s, &n, T0, "arch tasks wait until every SRPM is built").await;
+        }
+    }
+    let mid = get(s, b.id).await;
+    assert_eq!(mid.tasks[5].state, TaskState::Failed, "tool's SRPM failed");
+    for (i, t) in mid.tasks.iter().enumerate() {
+        assert!(
+            !t.depends_on.contains(&ids[4]) || i == 5,
+            "only tool's own arch task waits for tool's failed SRPM: {t:?}"
+        );
+    }
+    assert!(
+        mid.tasks[1].depends_on.contains(&ids[3]),
+        "app's arch task waits for libfoo's: {:?}",
+        mid.tasks[1]
+    );
+    assert!(
+        !mid.tasks[3].depends_on.contains(&ids[1]),
+        "libfoo needs nothing of app"
+    );
+    assert!(
+        !mid.tasks[7].depends_on.contains(&ids[9]) && !mid.tasks[9].depends_on.contains(&ids[7]),
+        "ca and cb are a cycle: built side by side"
+    );
+    let mut claimed = Vec::new();
+    while let Some(c) = s.claim(&n, T0, LEASE).await.unwrap() {
+        claimed.push(c.task.id);
+        if claimed.len() > 3 {
+            break;
+        }
+    }
+    claimed.sort_unstable();
+    assert_eq!(
+        claimed,
+        vec![ids[3], ids[7], ids[9]],
+        "libfoo, ca and cb run; app waits for libfoo"
+    );
+    for id in [ids[7], ids[9]] {
+        s.complete(n.id, id, &succeeded(vec![]), T0).await.unwrap();
+    }
+    claim_none(s, &n, T0, "app still waits for libfoo").await;
+    s.complete(
+        n.id,
+        ids[3],
+        &succeeded(vec![rpm("libfoo-devel", "x86_64")]),
+        T0,
+    )
+    .await
+    .unwrap();
+    let c = claim_some(s, &n, T0).await;
+    assert_eq!(c.task.id, ids[1], "app builds once libfoo is built");
+    s.complete(n.id, ids[1], &succeeded(vec![rpm("app", "x86_64")]), T0)
+        .await
+        .unwrap();
+    assert_eq!(check_state(s, b.id).await, TaskState::Failed, "tool failed");
 }
 
 /// A noarch SRPM is built by its first arch task; the others mirror it.

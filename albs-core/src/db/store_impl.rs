@@ -367,13 +367,17 @@ async fn settle(conn: &mut Conn, ended: &Ended) -> Result<(), DbError> {
                     .map_err(backend)?;
             }
             if ended.noarch {
-                // The lowest arch task builds; the others mirror its packages.
-                let arch_tasks: Vec<i64> = pending_dependents(conn, ended.id)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, src)| !src)
-                    .map(|(id, _)| id)
-                    .collect();
+                // The lowest arch task of the ref builds; the others mirror
+                // its packages.
+                let arch_tasks: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM tasks WHERE build_id = $1 AND ref_index = $2 \
+                     AND arch IS NOT NULL AND state = 'pending' ORDER BY id",
+                )
+                .bind(ended.build_id)
+                .bind(ended.ref_index)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(backend)?;
                 if let Some((builder, mirrors)) = arch_tasks.split_first() {
                     for m in mirrors {
                         sqlx::query("UPDATE tasks SET mirror_of = $1, ready = FALSE WHERE id = $2")
@@ -419,19 +423,149 @@ async fn settle(conn: &mut Conn, ended: &Ended) -> Result<(), DbError> {
             .await
             .map_err(backend)?;
         }
+        if ended.src && dependency_ordered(conn, ended.build_id).await? {
+            order_arch_tasks(conn, ended.build_id).await?;
+        }
+        mark_ready(conn, ended.build_id).await?;
+        return Ok(());
+    }
+    let ordered = ended.src && dependency_ordered(conn, ended.build_id).await?;
+    if ordered {
+        // Other refs' arch tasks waited for this SRPM only to learn the
+        // order; they wait no more.
         sqlx::query(
-            "UPDATE tasks SET ready = TRUE WHERE state = 'pending' AND mirror_of IS NULL \
-             AND id IN (SELECT task_id FROM task_deps WHERE depends_on = $1) \
-             AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on \
-                             WHERE d.task_id = tasks.id AND dt.state <> 'succeeded')",
+            "DELETE FROM task_deps WHERE depends_on = $1 AND task_id IN \
+             (SELECT id FROM tasks WHERE build_id = $2 AND ref_index <> $3)",
         )
         .bind(ended.id)
+        .bind(ended.build_id)
+        .bind(ended.ref_index)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        return Ok(());
     }
-    // Ended badly: what waits for it cannot run.
+    fail_dependents(conn, ended).await?;
+    if ordered {
+        order_arch_tasks(conn, ended.build_id).await?;
+        mark_ready(conn, ended.build_id).await?;
+    }
+    Ok(())
+}
+
+/// Whether the build was asked for in dependency order.
+async fn dependency_ordered(conn: &mut Conn, build_id: i64) -> Result<bool, DbError> {
+    let options: String = sqlx::query_scalar("SELECT options FROM builds WHERE id = $1")
+        .bind(build_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(from_json::<BuildOptions>(&options, "build options")?.dependency_order)
+}
+
+/// Marks ready every pending task of the build (noarch mirrors aside) whose
+/// dependencies all succeeded.
+async fn mark_ready(conn: &mut Conn, build_id: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE tasks SET ready = TRUE WHERE build_id = $1 AND state = 'pending' \
+         AND NOT ready AND mirror_of IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on \
+                         WHERE d.task_id = tasks.id AND dt.state <> 'succeeded')",
+    )
+    .bind(build_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// A src task's ref, state and what its SRPM needs and produces.
+#[derive(sqlx::FromRow)]
+struct SrcOrderRow {
+    ref_index: i64,
+    state: String,
+    build_requires: Option<String>,
+    produces: Option<String>,
+}
+
+/// A JSON list column; NULL is empty.
+fn json_list(col: Option<&str>, what: &str) -> Result<Vec<String>, DbError> {
+    Ok(col
+        .map(|t| from_json::<Vec<String>>(t, what))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// In a build in dependency order, once every src task has ended: makes the
+/// arch tasks of each ref wait for the arch tasks (same arch) of the refs
+/// that produce what it build-requires. Refs in one build-requires cycle
+/// do not wait for each other; refs whose SRPM failed take no part.
+async fn order_arch_tasks(conn: &mut Conn, build_id: i64) -> Result<(), DbError> {
+    let srcs: Vec<SrcOrderRow> = sqlx::query_as(
+        "SELECT ref_index, state, build_requires, produces FROM tasks \
+         WHERE build_id = $1 AND arch IS NULL ORDER BY ref_index",
+    )
+    .bind(build_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut inputs = Vec::with_capacity(srcs.len());
+    for s in &srcs {
+        let state = parse_state(&s.state)?;
+        if !state.is_final() {
+            return Ok(());
+        }
+        if state == TaskState::Succeeded {
+            inputs.push(crate::solve::order::OrderInput {
+                name: s.ref_index.to_string(),
+                build_requires: json_list(s.build_requires.as_deref(), "task build requires")?,
+                produces: json_list(s.produces.as_deref(), "task produces")?,
+            });
+        }
+    }
+    // An order that cannot be computed (a BuildRequires rpm would not
+    // parse) leaves the refs unordered rather than failing the completion.
+    let Ok(order) = crate::solve::order::build_order(&inputs) else {
+        return Ok(());
+    };
+    let cycle: HashMap<&str, Option<usize>> = order
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.cycle))
+        .collect();
+    let mut edges = BTreeSet::new();
+    for (needs, provider, _) in &order.edges {
+        let same_cycle = matches!(
+            (cycle.get(needs.as_str()), cycle.get(provider.as_str())),
+            (Some(Some(a)), Some(Some(b))) if a == b
+        );
+        if needs != provider
+            && !same_cycle
+            && let (Ok(n), Ok(p)) = (needs.parse::<i64>(), provider.parse::<i64>())
+        {
+            edges.insert((n, p));
+        }
+    }
+    for (needs, provider) in edges {
+        sqlx::query(
+            "INSERT INTO task_deps (task_id, depends_on) \
+             SELECT n.id, p.id FROM tasks n JOIN tasks p \
+               ON p.build_id = n.build_id AND p.arch = n.arch \
+             WHERE n.build_id = $1 AND n.ref_index = $2 AND p.ref_index = $3 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(build_id)
+        .bind(needs)
+        .bind(provider)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// What waits for a task that ended badly cannot run: fails (or excludes)
+/// its pending dependents, and theirs, with the reason.
+async fn fail_dependents(conn: &mut Conn, ended: &Ended) -> Result<(), DbError> {
     let why = ended
         .reason
         .clone()
@@ -1374,12 +1508,15 @@ impl Store for This {
             sqlx::query(
                 "UPDATE tasks SET state = $1, reason = $2, lease_until = NULL, \
                  cancel_requested = FALSE, \
-                 noarch = $3, commit_id = $4, ready = FALSE WHERE id = $5",
+                 noarch = $3, commit_id = $4, ready = FALSE, build_requires = $5, produces = $6 \
+                 WHERE id = $7",
             )
             .bind(state_str(result.state))
             .bind(&result.reason)
             .bind(result.noarch)
             .bind(&result.commit)
+            .bind(to_json(&result.build_requires)?)
+            .bind(to_json(&result.produces)?)
             .bind(held.id)
             .execute(&mut *conn)
             .await
