@@ -68,6 +68,7 @@ pub struct RootTester {
     tests: Option<String>,
     test_timeout: Duration,
     host: Arc<Host>,
+    keep: Option<PathBuf>,
 }
 
 impl RootTester {
@@ -80,6 +81,7 @@ impl RootTester {
             tests: None,
             test_timeout: Duration::from_secs(600),
             host: Arc::new(Host::detect()),
+            keep: None,
         }
     }
 
@@ -104,6 +106,14 @@ impl RootTester {
     /// Limits each third-party test file to `timeout` (default 10 minutes).
     pub fn with_test_timeout(mut self, timeout: Duration) -> Self {
         self.test_timeout = timeout;
+        self
+    }
+
+    /// Works in `dir` (created if needed) and keeps it: the install root is
+    /// `dir/root`, for inspection after the run. By default a temporary
+    /// directory is used and removed.
+    pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.keep = Some(dir.into());
         self
     }
 
@@ -196,12 +206,28 @@ impl Tester for RootTester {
         if rpms.is_empty() {
             return Err(TestError::NothingToTest);
         }
-        let work = tempfile::Builder::new()
-            .prefix("albs-test-")
-            .tempdir()
-            .map_err(io_err("create a work directory for the test root".into()))?;
-        let root = work.path().join("root");
-        std::fs::create_dir(&root).map_err(io_err(format!("create {}", root.display())))?;
+        let temp;
+        let work = match &self.keep {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(io_err(format!(
+                    "create the work directory {}",
+                    dir.display()
+                )))?;
+                std::path::absolute(dir).unwrap_or_else(|_| dir.clone())
+            }
+            None => {
+                temp = tempfile::Builder::new()
+                    .prefix("albs-test-")
+                    .tempdir()
+                    .map_err(io_err("create a work directory for the test root".into()))?;
+                temp.path().to_owned()
+            }
+        };
+        let root = work.join("root");
+        std::fs::create_dir(&root).map_err(io_err(format!(
+            "create the test root {} (it must not exist yet)",
+            root.display()
+        )))?;
         let rpms: Vec<PathBuf> = rpms
             .iter()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
@@ -211,11 +237,11 @@ impl Tester for RootTester {
         stages.push(install);
         if let Some(inst) = installed {
             stages.push(self.integrity(&inst, &pkgs).await?);
-            stages.push(self.rpmlint(work.path(), &pkgs).await?);
-            stages.push(self.third_party(work.path(), &inst, &pkgs).await?);
+            stages.push(self.rpmlint(&work, &pkgs).await?);
+            stages.push(self.third_party(&work, &inst, &pkgs).await?);
             stages.push(self.uninstall(&inst, &pkgs).await?);
         } else {
-            stages.push(self.rpmlint(work.path(), &pkgs).await?);
+            stages.push(self.rpmlint(&work, &pkgs).await?);
         }
         Ok(TestReport { stages })
     }
