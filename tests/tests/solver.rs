@@ -931,7 +931,7 @@ fn universe_matches_libsolv() {
     let desktop = why("design-desktop-3.0.27-0.noarch");
     assert!(
         desktop.starts_with(
-            "nothing provides thunderbird <= 1:128.x needed by webext-tbsync-4.12-1~deb12u1.noarch;"
+            "webext-tbsync-4.12-1~deb12u1.noarch requires thunderbird <= 1:128.x, but only thunderbird-1:140.12.0esr-1~deb12u1.x86_64 is available;"
         ),
         "{desktop}"
     );
@@ -1100,5 +1100,377 @@ for path in sys.argv[1:]:
         wrong.len(),
         files.len(),
         wrong.join("\n")
+    );
+}
+
+// ---- Installed systems: erase, update, install-only, multilib ----------
+
+/// A pool holding an installed system (loaded first) and a repository;
+/// returns the pool and the installed packages.
+fn system(installed: &[P], available: &[P]) -> (Pool, Vec<PkgId>) {
+    let mut pool = Pool::new();
+    let n = rpmmd::read_primary(&mut pool, primary(installed).as_bytes(), "installed")
+        .unwrap_or_else(|e| panic!("{e}"));
+    rpmmd::read_primary(&mut pool, primary(available).as_bytes(), "available")
+        .unwrap_or_else(|e| panic!("{e}"));
+    (pool, (0..n as u32).map(PkgId).collect())
+}
+
+/// Parses `install:x`, `erase:x`, `update:x`, `update` into jobs.
+fn jobs_of(spec: &[&str]) -> Vec<Job> {
+    spec.iter()
+        .map(|s| match s.split_once(':') {
+            Some(("install", n)) => Job::Install(n.into()),
+            Some(("erase", n)) => Job::Erase(n.into()),
+            Some(("update", n)) => Job::Update(n.into()),
+            None if *s == "update" => Job::UpdateAll,
+            _ => panic!("job {s}"),
+        })
+        .collect()
+}
+
+/// Runs jobs on a system; returns the transaction's lines, or the problem.
+fn transact(
+    installed: &[P],
+    available: &[P],
+    jobs: &[&str],
+    allow_erase: bool,
+) -> Result<Vec<String>, String> {
+    let (pool, inst) = system(installed, available);
+    let mut solver = Solver::new(&pool);
+    solver.set_installed(&inst);
+    solver.set_allow_erase(allow_erase);
+    let sol = solver.solve(&jobs_of(jobs)).map_err(|p| p.to_string())?;
+    Ok(solver
+        .transaction(&sol)
+        .steps
+        .iter()
+        .map(|s| s.describe(&pool))
+        .collect())
+}
+
+/// dnf upgrade: the highest EVR wins, the arch stays (or moves through
+/// noarch), and a candidate that cannot be installed yields to the next.
+#[test]
+fn update_picks_the_highest_installable_evr_of_the_same_arch() {
+    let installed = [P("a", "1-1", "x86_64", &[])];
+    let available = [
+        P("a", "2-1", "x86_64", &[]),
+        P("a", "3-1", "x86_64", &["R:missing"]),
+        P("a", "2.5-1", "x86_64", &[]),
+        P("a", "4-1", "i686", &[]),
+        P("a", "5-1", "aarch64", &[]),
+        P("b", "1-1", "noarch", &[]),
+    ];
+    assert_eq!(
+        transact(&installed, &available, &["update:a"], false).unwrap(),
+        vec!["upgrade a-1-1.x86_64 -> a-2.5-1.x86_64"]
+    );
+    // Updating everything touches only what has updates.
+    assert_eq!(
+        transact(&installed, &available, &["update"], false).unwrap(),
+        vec!["upgrade a-1-1.x86_64 -> a-2.5-1.x86_64"]
+    );
+    // A package already at its best version: nothing to do.
+    let none = transact(
+        &[P("b", "1-1", "noarch", &[])],
+        &available,
+        &["update:b"],
+        false,
+    );
+    assert_eq!(none.unwrap(), Vec::<String>::new());
+    // Moving to noarch is an update.
+    let to_noarch = transact(
+        &[P("c", "1-1", "x86_64", &[])],
+        &[P("c", "2-1", "noarch", &[])],
+        &["update:c"],
+        false,
+    );
+    assert_eq!(
+        to_noarch.unwrap(),
+        vec!["upgrade c-1-1.x86_64 -> c-2-1.noarch"]
+    );
+    // Not installed: said so.
+    let err = transact(&installed, &available, &["update:b"], false).unwrap_err();
+    assert_eq!(err, "b is not installed");
+}
+
+/// Updates that need another package updated pull it along; an update that
+/// would break an installed package that cannot follow is not taken.
+#[test]
+fn update_follows_and_respects_dependents() {
+    let installed = [
+        P("lib", "1-1", "x86_64", &[]),
+        P("app", "1-1", "x86_64", &["R:lib = 1-1"]),
+    ];
+    let available = [
+        P("lib", "2-1", "x86_64", &[]),
+        P("app", "2-1", "x86_64", &["R:lib >= 2"]),
+    ];
+    // Updating app needs lib 2, which replaces lib 1.
+    assert_eq!(
+        transact(&installed, &available, &["update:app"], false).unwrap(),
+        vec![
+            "upgrade app-1-1.x86_64 -> app-2-1.x86_64",
+            "upgrade lib-1-1.x86_64 -> lib-2-1.x86_64",
+        ]
+    );
+    // Updating lib alone: app 1 needs lib 1 exactly and stays, so lib cannot
+    // move (libsolv: the update is skipped, not an error).
+    let only = [P("lib", "2-1", "x86_64", &[])];
+    assert_eq!(
+        transact(&installed, &only, &["update:lib"], false).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+/// rpm: obsoletes take effect when the obsoleting package is installed; an
+/// update to it reports the obsoleted package.
+#[test]
+fn update_through_obsoletes() {
+    let installed = [P("old", "1-1", "noarch", &[])];
+    let available = [P("new", "2-1", "noarch", &["O:old < 2", "P:old = 2-1"])];
+    assert_eq!(
+        transact(&installed, &available, &["update:old"], false).unwrap(),
+        vec!["install new-2-1.noarch (obsoletes old-1-1.noarch)"]
+    );
+    // Installing the obsoleter by name is the same transaction.
+    assert_eq!(
+        transact(&installed, &available, &["install:new"], false).unwrap(),
+        vec!["install new-2-1.noarch (obsoletes old-1-1.noarch)"]
+    );
+    // An installed package's own obsoletes do not block installing what it
+    // names (rpm only applies them when it installs the obsoleter).
+    let installed = [P("new", "2-1", "noarch", &["O:old < 2"])];
+    let available = [P("old", "1-1", "noarch", &[])];
+    assert_eq!(
+        transact(&installed, &available, &["install:old"], false).unwrap(),
+        vec!["install old-1-1.noarch"]
+    );
+}
+
+/// `rpm -e` refuses to break an installed package ("Failed dependencies:
+/// lib is needed by app"); dnf remove takes the dependents along.
+#[test]
+fn erase_refused_or_with_dependents() {
+    let installed = [
+        P("lib", "1-1", "x86_64", &["P:libfoo.so.1()(64bit)"]),
+        P("app", "1-1", "x86_64", &["R:libfoo.so.1()(64bit)"]),
+        P("tool", "1-1", "x86_64", &["R:app"]),
+        P("other", "1-1", "noarch", &[]),
+    ];
+    let err = transact(&installed, &[], &["erase:lib"], false).unwrap_err();
+    assert!(err.contains("the job erases lib-1-1.x86_64"), "{err}");
+    assert!(
+        err.contains("app-1-1.x86_64 is installed and stays"),
+        "{err}"
+    );
+    assert!(
+        err.contains("app-1-1.x86_64 requires libfoo.so.1()(64bit)"),
+        "{err}"
+    );
+    assert_eq!(
+        transact(&installed, &[], &["erase:lib"], true).unwrap(),
+        vec![
+            "erase app-1-1.x86_64",
+            "erase lib-1-1.x86_64",
+            "erase tool-1-1.x86_64",
+        ]
+    );
+    // Erasing a leaf needs no permission.
+    assert_eq!(
+        transact(&installed, &[], &["erase:tool"], false).unwrap(),
+        vec!["erase tool-1-1.x86_64"]
+    );
+    // Another provider available: the dependent stays and the provider comes in.
+    let available = [P(
+        "lib-compat",
+        "1-1",
+        "x86_64",
+        &["P:libfoo.so.1()(64bit)"],
+    )];
+    assert_eq!(
+        transact(&installed, &available, &["erase:lib"], false).unwrap(),
+        vec!["erase lib-1-1.x86_64", "install lib-compat-1-1.x86_64"]
+    );
+    let err = transact(&installed, &[], &["erase:nothing"], false).unwrap_err();
+    assert_eq!(err, "nothing is not installed");
+}
+
+/// dnf's installonlypkgs: a new kernel installs next to the running one.
+#[test]
+fn installonly_packages_stay_side_by_side() {
+    let installed = [
+        P("kernel", "5.14.0-1", "x86_64", &[]),
+        P(
+            "kmod-x",
+            "1-1",
+            "x86_64",
+            &["P:installonlypkg(kernel-module)"],
+        ),
+    ];
+    let available = [
+        P("kernel", "5.14.0-2", "x86_64", &[]),
+        P("kernel", "5.14.0-3", "x86_64", &[]),
+        P(
+            "kmod-x",
+            "2-1",
+            "x86_64",
+            &["P:installonlypkg(kernel-module)"],
+        ),
+    ];
+    assert_eq!(
+        transact(&installed, &available, &["update"], false).unwrap(),
+        vec![
+            "install kernel-5.14.0-3.x86_64",
+            "install kmod-x-2-1.x86_64",
+        ]
+    );
+    // Erasing the kernel name erases every installed version.
+    let two = [
+        P("kernel", "5.14.0-1", "x86_64", &[]),
+        P("kernel", "5.14.0-2", "x86_64", &[]),
+    ];
+    assert_eq!(
+        transact(&two, &[], &["erase:kernel"], false).unwrap(),
+        vec![
+            "erase kernel-5.14.0-1.x86_64",
+            "erase kernel-5.14.0-2.x86_64"
+        ]
+    );
+}
+
+/// Installing against an installed set: an installed package satisfies the
+/// job; a specific older package is a downgrade; a conflict with an
+/// installed package needs permission to erase it.
+#[test]
+fn install_downgrade_and_conflicts_with_installed() {
+    let installed = [P("a", "3-1", "x86_64", &[]), P("mta", "1-1", "noarch", &[])];
+    let available = [
+        P("a", "2-1", "x86_64", &[]),
+        P("a", "4-1", "x86_64", &[]),
+        P("exim", "1-1", "noarch", &["C:mta"]),
+    ];
+    assert_eq!(
+        transact(&installed, &available, &["install:a"], false).unwrap(),
+        Vec::<String>::new()
+    );
+    let (pool, inst) = system(&installed, &available);
+    let older = pool.find_nevra("a-2-1.x86_64").expect("a-2");
+    assert_eq!(pool.find_nevra("a-0:2-1.x86_64"), Some(older));
+    let mut solver = Solver::new(&pool);
+    solver.set_installed(&inst);
+    let sol = solver.solve(&[Job::InstallPkg(older)]).unwrap();
+    let steps: Vec<String> = solver
+        .transaction(&sol)
+        .steps
+        .iter()
+        .map(|s| s.describe(&pool))
+        .collect();
+    assert_eq!(steps, vec!["downgrade a-3-1.x86_64 -> a-2-1.x86_64"]);
+    let err = transact(&installed, &available, &["install:exim"], false).unwrap_err();
+    assert!(err.contains("exim-1-1.noarch conflicts with mta"), "{err}");
+    assert!(
+        err.contains("mta-1-1.noarch is installed and stays"),
+        "{err}"
+    );
+    assert_eq!(
+        transact(&installed, &available, &["install:exim"], true).unwrap(),
+        vec!["install exim-1-1.noarch", "erase mta-1-1.noarch"]
+    );
+}
+
+/// Multilib on x86_64 (rpm colors, libsolv `pool_colormatch`): i686
+/// packages install when only they provide a dependency, x86_64 wins when
+/// both do, the two arches of one name co-install, noarch and one arch
+/// twice do not.
+#[test]
+fn multilib_prefers_x86_64_and_coinstalls_i686() {
+    let p = pool(&[
+        P("prog", "1-1", "x86_64", &["R:libold.so.1"]),
+        P("libold", "1-1", "i686", &["P:libold.so.1"]),
+        P("tool", "1-1", "x86_64", &["R:libz"]),
+        P("zlib", "1-1", "i686", &["P:libz"]),
+        P("zlib", "1-1", "x86_64", &["P:libz"]),
+        P("both", "1-1", "noarch", &["R:zlib-i686-too"]),
+        P("shim", "1-1", "i686", &["P:zlib-i686-too", "R:zlib"]),
+        P("data", "1-1", "noarch", &[]),
+        P("data", "1-1", "x86_64", &[]),
+        P("arm", "1-1", "aarch64", &["P:libz"]),
+    ]);
+    let s = install(&p, &["prog"]).unwrap();
+    assert_eq!(s, vec!["prog-1-1.x86_64", "libold-1-1.i686"]);
+    let s = install(&p, &["tool"]).unwrap();
+    assert_eq!(s, vec!["tool-1-1.x86_64", "zlib-1-1.x86_64"]);
+    let s = install(&p, &["zlib"]).unwrap();
+    assert_eq!(s, vec!["zlib-1-1.x86_64"]);
+    // Both arches of zlib together.
+    let ids = |nevras: &[&str]| -> Vec<Job> {
+        nevras
+            .iter()
+            .map(|n| Job::InstallPkg(p.find_nevra(n).unwrap_or_else(|| panic!("{n}"))))
+            .collect()
+    };
+    let sol = Solver::new(&p)
+        .solve(&ids(&["zlib-1-1.x86_64", "zlib-1-1.i686"]))
+        .unwrap();
+    assert_eq!(sol.packages.len(), 2);
+    verify(&p, &sol.packages).unwrap();
+    // noarch and x86_64 of one name exclude each other.
+    let err = Solver::new(&p)
+        .solve(&ids(&["data-1-1.noarch", "data-1-1.x86_64"]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("only one of data-1-1.noarch and data-1-1.x86_64"),
+        "{err}"
+    );
+    // An i686 machine cannot take x86_64 packages.
+    let mut p32 = pool(&[
+        P("zlib", "1-1", "i686", &[]),
+        P("zlib", "2-1", "x86_64", &[]),
+    ]);
+    p32.set_arch("i686");
+    let s = install(&p32, &["zlib"]).unwrap();
+    assert_eq!(s, vec!["zlib-1-1.i686"]);
+    // Updating an installed x86_64 package never switches it to i686, and
+    // each arch of a multilib pair updates in its own arch.
+    let installed = [
+        P("zlib", "1-1", "x86_64", &[]),
+        P("zlib", "1-1", "i686", &[]),
+    ];
+    let available = [
+        P("zlib", "2-1", "x86_64", &[]),
+        P("zlib", "3-1", "i686", &[]),
+    ];
+    assert_eq!(
+        transact(&installed, &available, &["update:zlib"], false).unwrap(),
+        vec![
+            "upgrade zlib-1-1.i686 -> zlib-3-1.i686",
+            "upgrade zlib-1-1.x86_64 -> zlib-2-1.x86_64",
+        ]
+    );
+}
+
+/// Unsatisfiable requires are explained with what exists.
+#[test]
+fn explanations_name_what_is_available() {
+    let p = pool(&[
+        P("app", "1-1", "noarch", &["R:lib >= 2"]),
+        P("lib", "1-1", "x86_64", &[]),
+        P("plugin", "1-1", "noarch", &["R:api(x) >= 3"]),
+        P("host", "1-1", "x86_64", &["P:api(x) = 2"]),
+    ]);
+    let err = install(&p, &["app"]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("app-1-1.noarch requires lib >= 2, but only lib-1-1.x86_64 is available"),
+        "{err}"
+    );
+    let err = install(&p, &["plugin"]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "plugin-1-1.noarch requires api(x) >= 3, but only api(x) = 2 (by host-1-1.x86_64) is available"
+        ),
+        "{err}"
     );
 }

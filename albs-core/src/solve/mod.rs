@@ -6,6 +6,8 @@
 //! - [`rpmhdr`] adds packages from `.rpm` headers ([`Pool::add_rpm`]);
 //! - [`dep`] holds rpm's range semantics and rich (boolean) dependencies;
 //! - [`order`] computes the build order of source packages and its cycles;
+//! - [`arch`] holds multilib colors and the arch changes an update may make;
+//! - [`transaction`] turns a solution over an installed set into steps;
 //! - [`sat`] is a CDCL solver over the package rules, with explanations for
 //!   jobs that cannot be satisfied, plus [`sat::installcheck`] and
 //!   [`sat::repoclosure`].
@@ -15,6 +17,7 @@
 //! without release matches every release, packages of one name exclude each
 //! other, obsoletes match package names.
 
+pub mod arch;
 pub mod dep;
 pub mod filelists;
 pub mod order;
@@ -22,12 +25,14 @@ pub mod pool;
 pub mod rpmhdr;
 pub mod rpmmd;
 pub mod sat;
+pub mod transaction;
 
 use std::path::Path;
 
 pub use dep::{Rich, RichError, Sense};
 pub use pool::{DepId, DepKind, PkgId, Pool, StrId};
 pub use sat::{Job, Problem, Solution, Solver};
+pub use transaction::{Step, Transaction};
 
 /// Errors from reading a repository.
 #[derive(Debug, thiserror::Error)]

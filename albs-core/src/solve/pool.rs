@@ -616,6 +616,21 @@ impl Pool {
         )
     }
 
+    /// The package of a NEVRA as [`Pool::nevra`] prints it
+    /// (`name-[epoch:]version-release.arch`; an epoch of 0 may be written or
+    /// not), the first one loaded when several match.
+    pub fn find_nevra(&self, nevra: &str) -> Option<PkgId> {
+        // The name ends at the second-to-last `-`; names may hold `-` themselves.
+        let (rest, _) = nevra.rsplit_once('-')?;
+        let (name, _) = rest.rsplit_once('-')?;
+        let id = self.lookup(name)?;
+        let plain = nevra.replacen(&format!("{name}-0:"), &format!("{name}-"), 1);
+        self.by_name(id)
+            .iter()
+            .copied()
+            .find(|&p| self.nevra(p) == plain)
+    }
+
     /// A dependency as rpm prints it (`foo >= 1.0`).
     pub fn dep_str(&self, dep: DepId) -> String {
         let d = &self.deps[dep.index()];

@@ -17,6 +17,18 @@
 //! takes it back, so they never make a job fail. When the job is
 //! unsatisfiable, the rules that took part in the final conflict are
 //! returned as the explanation.
+//!
+//! With an installed set ([`Solver::set_installed`]) the jobs also erase and
+//! update, as libsolv and dnf do: every installed package gets a "keep" rule
+//! (it stays, or a package of its name or one obsoleting it replaces it;
+//! with [`Solver::set_allow_erase`] the rule is only a preference, so that
+//! erasing a package takes what requires it along), an erase job forbids the
+//! installed packages of a name, and an update job prefers the best
+//! candidate (highest EVR, same arch or noarch) over keeping the package.
+//! Install-only packages (kernels) stay next to their newer versions, and
+//! packages of one name co-install when their arches are multilib partners
+//! ([`super::arch`]). [`Solver::transaction`] turns a solution into the
+//! installs, erasures, upgrades, downgrades and obsoletions it means.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -32,6 +44,12 @@ pub enum Job {
     Install(String),
     /// This very package.
     InstallPkg(PkgId),
+    /// Erase the installed packages of this name.
+    Erase(String),
+    /// Update the installed packages of this name to their best version.
+    Update(String),
+    /// Update every installed package.
+    UpdateAll,
 }
 
 /// The packages to install for a job.
@@ -59,6 +77,13 @@ pub enum Reason {
     Obsoletes(PkgId, DepId, PkgId),
     /// Two packages of the same name.
     SameName(PkgId, PkgId),
+    /// An erase or update job names a package that is not installed.
+    NotInstalled(String),
+    /// The job erases this installed package.
+    Erase(PkgId),
+    /// This installed package stays (or is replaced by a package of its name
+    /// or one that obsoletes it), as nothing allows erasing it.
+    Keep(PkgId),
 }
 
 /// Why a job cannot be satisfied.
@@ -100,6 +125,8 @@ enum Origin {
     Conflicts(PkgId, DepId),
     Obsoletes(PkgId, DepId),
     SameName,
+    Erase(PkgId),
+    Keep(PkgId),
     Learned(u32),
 }
 
@@ -152,6 +179,61 @@ pub struct Solver<'p> {
     seen: Vec<bool>,
     job_names: Vec<String>,
     scratch: Vec<PkgId>,
+    /// Per pool package: installed.
+    installed: Vec<bool>,
+    installed_list: Vec<PkgId>,
+    /// Per pool package: an available package identical (NEVRA) to an
+    /// installed one, left out so that keeping is not a reinstall.
+    twin: Vec<bool>,
+    /// Per pool package: install-only (several versions stay installed).
+    installonly: Vec<bool>,
+    installonly_names: Vec<String>,
+    allow_erase: bool,
+    /// Package name -> packages whose obsoletes name it (built with the installed set).
+    obsoleted_by: super::pool::FxMap<StrId, Vec<PkgId>>,
+    /// Per solve: installed packages to update, with their candidates best first.
+    updates: Vec<(PkgId, Vec<PkgId>)>,
+    /// Per solve: installed packages not erased by a job, in id order.
+    keeps: Vec<PkgId>,
+}
+
+/// Names and provides that make a package install-only, as dnf's
+/// `installonlypkgs` default: several versions stay installed side by side.
+pub const DEFAULT_INSTALLONLY: &[&str] = &[
+    "kernel",
+    "kernel-PAE",
+    "kernel-core",
+    "kernel-modules",
+    "kernel-modules-core",
+    "kernel-modules-extra",
+    "kernel-devel",
+    "kernel-uki-virt",
+    "installonlypkg(kernel)",
+    "installonlypkg(kernel-module)",
+    "installonlypkg(vm)",
+    "multiversion(kernel)",
+];
+
+/// Whether a package is install-only by [`DEFAULT_INSTALLONLY`] (its name,
+/// or a provide).
+pub fn installonly_by_default(pool: &Pool, p: PkgId) -> bool {
+    let names = DEFAULT_INSTALLONLY;
+    let own = pool.str(pool.package(p).name);
+    names.contains(&own)
+        || pool
+            .deps(p, DepKind::Provides)
+            .iter()
+            .any(|&d| names.contains(&pool.str(pool.dep(d).name)))
+}
+
+/// Whether two packages of one name may be installed together: both are
+/// install-only, or their arches are multilib partners.
+fn may_coinstall(pool: &Pool, a: PkgId, b: PkgId, a_only: bool, b_only: bool) -> bool {
+    (a_only && b_only)
+        || super::arch::multilib_compatible(
+            pool.str(pool.package(a).arch),
+            pool.str(pool.package(b).arch),
+        )
 }
 
 impl<'p> Solver<'p> {
@@ -181,7 +263,114 @@ impl<'p> Solver<'p> {
             seen: Vec::new(),
             job_names: Vec::new(),
             scratch: Vec::new(),
+            installed: Vec::new(),
+            installed_list: Vec::new(),
+            twin: Vec::new(),
+            installonly: Vec::new(),
+            installonly_names: DEFAULT_INSTALLONLY.iter().map(|s| s.to_string()).collect(),
+            allow_erase: false,
+            obsoleted_by: Default::default(),
+            updates: Vec::new(),
+            keeps: Vec::new(),
         }
+        .with_installonly()
+    }
+
+    fn with_installonly(mut self) -> Self {
+        self.compute_installonly();
+        self
+    }
+
+    /// Declares the installed packages (packages of the pool, for instance
+    /// loaded from an rpm-md of the installed system or found by NEVRA).
+    /// Available packages with the NEVRA of an installed one are left out:
+    /// keeping the installed package is the same thing.
+    pub fn set_installed(&mut self, installed: &[PkgId]) {
+        let pool = self.pool;
+        let n = pool.len();
+        self.installed = vec![false; n];
+        self.twin = vec![false; n];
+        let mut list = installed.to_vec();
+        list.sort();
+        list.dedup();
+        for &p in &list {
+            self.installed[p.index()] = true;
+        }
+        for &p in &list {
+            let pk = pool.package(p);
+            for &q in pool.by_name(pk.name) {
+                let qk = pool.package(q);
+                if !self.installed[q.index()]
+                    && qk.arch == pk.arch
+                    && pool.evr_cmp(qk.evr, pk.evr).is_eq()
+                {
+                    self.twin[q.index()] = true;
+                }
+            }
+        }
+        self.installed_list = list;
+        self.obsoleted_by.clear();
+        for q in pool.ids() {
+            for &d in pool.deps(q, DepKind::Obsoletes) {
+                self.obsoleted_by
+                    .entry(pool.dep(d).name)
+                    .or_default()
+                    .push(q);
+            }
+        }
+        self.prov_cache.clear();
+        self.prov_flat.clear();
+        self.compute_installonly();
+    }
+
+    /// The installed packages, sorted.
+    pub fn installed(&self) -> &[PkgId] {
+        &self.installed_list
+    }
+
+    /// Whether installed packages may be erased when a job needs it
+    /// (dependents of an erased package go with it, conflicting ones make
+    /// way); off by default, as `rpm -e` refuses and dnf asks for
+    /// `--allowerasing`. Erase jobs themselves are always allowed.
+    pub fn set_allow_erase(&mut self, allow: bool) {
+        self.allow_erase = allow;
+    }
+
+    /// Replaces the install-only names and provides (default
+    /// [`DEFAULT_INSTALLONLY`]).
+    pub fn set_installonly(&mut self, names: &[&str]) {
+        self.installonly_names = names.iter().map(|s| s.to_string()).collect();
+        self.compute_installonly();
+    }
+
+    fn compute_installonly(&mut self) {
+        let pool = self.pool;
+        self.installonly = vec![false; pool.len()];
+        for n in &self.installonly_names {
+            let Some(n) = pool.lookup(n) else { continue };
+            for &p in pool.by_name(n) {
+                self.installonly[p.index()] = true;
+            }
+            for &(p, _) in pool.providers_of_name(n) {
+                self.installonly[p.index()] = true;
+            }
+        }
+    }
+
+    fn is_installed(&self, p: PkgId) -> bool {
+        self.installed.get(p.index()).copied().unwrap_or(false)
+    }
+
+    /// Whether a package is install-only for this solver.
+    pub fn is_installonly(&self, p: PkgId) -> bool {
+        self.installonly.get(p.index()).copied().unwrap_or(false)
+    }
+
+    /// Whether a package may be part of a solution: installed, or available
+    /// for this machine's arches and not the twin of an installed one.
+    fn usable(&self, p: PkgId) -> bool {
+        self.is_installed(p)
+            || (self.pool.arch_score(p) > 0 && !self.twin.get(p.index()).copied().unwrap_or(false))
     }
 
     /// Whether recommends are installed when possible (default: yes, as libsolv).
@@ -202,8 +391,9 @@ impl<'p> Solver<'p> {
         tmp.clear();
         self.pool.what_provides(dep, &mut tmp);
         let start = self.prov_flat.len() as u32;
-        self.prov_flat
-            .extend(tmp.iter().copied().filter(|&p| self.pool.arch_score(p) > 0));
+        let mut flat = std::mem::take(&mut self.prov_flat);
+        flat.extend(tmp.iter().copied().filter(|&p| self.usable(p)));
+        self.prov_flat = flat;
         let r = (start, self.prov_flat.len() as u32 - start);
         self.scratch = tmp;
         self.prov_cache[dep.index()] = r;
@@ -346,12 +536,16 @@ impl<'p> Solver<'p> {
         self.trail_lim.clear();
         self.qhead = 0;
         self.job_names.clear();
+        self.updates.clear();
+        self.keeps.clear();
     }
 
     /// Builds the rules of everything reachable from the job.
     fn build(&mut self, jobs: &[Job]) -> Result<(), Problem> {
         let pool = self.pool;
         let mut queue = Vec::new();
+        let mut erased: Vec<PkgId> = Vec::new();
+        let mut update: Vec<PkgId> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             match job {
                 Job::Install(name) => {
@@ -362,7 +556,7 @@ impl<'p> Solver<'p> {
                         .unwrap_or(&[])
                         .iter()
                         .copied()
-                        .filter(|&p| pool.arch_score(p) > 0)
+                        .filter(|&p| self.usable(p))
                         .collect();
                     if cands.is_empty() {
                         return Err(self.problem(vec![Reason::NoSuchName(name.clone())]));
@@ -382,7 +576,53 @@ impl<'p> Solver<'p> {
                     let v = self.ensure_var(*p, &mut queue);
                     self.add_clause(&[lit(v, true)], Origin::Unit(*p));
                 }
+                Job::Erase(name) => {
+                    self.job_names.push(name.clone());
+                    let targets = self.installed_named(name);
+                    if targets.is_empty() {
+                        return Err(self.problem(vec![Reason::NotInstalled(name.clone())]));
+                    }
+                    for p in targets {
+                        let v = self.ensure_var(p, &mut queue);
+                        self.add_clause(&[lit(v, false)], Origin::Erase(p));
+                        erased.push(p);
+                    }
+                }
+                Job::Update(name) => {
+                    self.job_names.push(name.clone());
+                    let targets = self.installed_named(name);
+                    if targets.is_empty() {
+                        return Err(self.problem(vec![Reason::NotInstalled(name.clone())]));
+                    }
+                    update.extend(targets);
+                }
+                Job::UpdateAll => {
+                    self.job_names.push("every installed package".into());
+                    update.extend(self.installed_list.iter().copied());
+                }
             }
+        }
+        // Installed packages are reached, and so are the candidates to
+        // update them.
+        erased.sort();
+        update.sort();
+        update.dedup();
+        for i in 0..self.installed_list.len() {
+            let p = self.installed_list[i];
+            self.ensure_var(p, &mut queue);
+            if erased.binary_search(&p).is_err() {
+                self.keeps.push(p);
+            }
+        }
+        for p in update {
+            if erased.binary_search(&p).is_ok() {
+                continue;
+            }
+            let cands = self.update_candidates(p);
+            for &c in &cands {
+                self.ensure_var(c, &mut queue);
+            }
+            self.updates.push((p, cands));
         }
         // Requires (and recommends) expand the reachable set; with weak
         // dependencies on, so do packages supplementing a reached one.
@@ -523,7 +763,14 @@ impl<'p> Solver<'p> {
                     }
                 }
             }
-            for &dep in pool.deps(p, DepKind::Obsoletes) {
+            // rpm applies obsoletes when it installs the obsoleting package,
+            // so those of a package already installed do nothing.
+            let obsoletes = if self.is_installed(p) {
+                &[][..]
+            } else {
+                pool.deps(p, DepKind::Obsoletes)
+            };
+            for &dep in obsoletes {
                 let name = pool.dep(dep).name;
                 for &q in pool.by_name(name) {
                     let qv = self.var_of_pkg[q.index()];
@@ -535,14 +782,100 @@ impl<'p> Solver<'p> {
                     }
                 }
             }
+            let p_only = self.is_installonly(p);
             for &q in pool.by_name(pool.package(p).name) {
                 let qv = self.var_of_pkg[q.index()];
-                if q > p && qv != NONE {
+                if q > p && qv != NONE && !may_coinstall(pool, p, q, p_only, self.is_installonly(q))
+                {
                     self.add_clause(&[lit(v, false), lit(qv, false)], Origin::SameName);
                 }
             }
         }
+        // Keep rules: an installed package stays, or a package of its name
+        // (same arch or noarch) or one obsoleting it takes its place. An
+        // install-only package is never replaced.
+        if !self.allow_erase {
+            for k in 0..self.keeps.len() {
+                let p = self.keeps[k];
+                let v = self.var_of_pkg[p.index()];
+                buf.clear();
+                buf.push(lit(v, true));
+                if !self.is_installonly(p) {
+                    for q in self.replacements(p) {
+                        let qv = self.var_of_pkg[q.index()];
+                        if qv != NONE && qv != v {
+                            buf.push(lit(qv, true));
+                        }
+                    }
+                }
+                self.add_clause(&buf, Origin::Keep(p));
+            }
+        }
         Ok(())
+    }
+
+    /// Installed packages named `name`.
+    fn installed_named(&self, name: &str) -> Vec<PkgId> {
+        let pool = self.pool;
+        pool.lookup(name)
+            .map(|n| pool.by_name(n))
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .filter(|&p| self.is_installed(p))
+            .collect()
+    }
+
+    /// Packages that may take an installed package's place: same name with
+    /// an allowed arch change (any EVR: a job may downgrade), or obsoleting it.
+    fn replacements(&self, p: PkgId) -> Vec<PkgId> {
+        let pool = self.pool;
+        let pk = pool.package(p);
+        let from = pool.str(pk.arch);
+        let mut out: Vec<PkgId> = pool
+            .by_name(pk.name)
+            .iter()
+            .copied()
+            .filter(|&q| {
+                q != p
+                    && self.usable(q)
+                    && !self.is_installed(q)
+                    && super::arch::arch_change_allowed(from, pool.str(pool.package(q).arch))
+            })
+            .collect();
+        for &q in self
+            .obsoleted_by
+            .get(&pk.name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let hit = pool
+                .deps(q, DepKind::Obsoletes)
+                .iter()
+                .any(|&d| pool.name_matches(p, d));
+            if hit && q != p && self.usable(q) && !self.is_installed(q) && !out.contains(&q) {
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// Update candidates of an installed package, best first: a higher EVR
+    /// of its name (same arch or noarch), or a package obsoleting it. An
+    /// install-only package's candidates install next to it.
+    fn update_candidates(&self, p: PkgId) -> Vec<PkgId> {
+        let pool = self.pool;
+        let pk = pool.package(p);
+        let mut out: Vec<PkgId> = self
+            .replacements(p)
+            .into_iter()
+            .filter(|&q| {
+                let qk = pool.package(q);
+                qk.name != pk.name || pool.evr_cmp(qk.evr, pk.evr).is_gt()
+            })
+            .collect();
+        out.sort_by(|&a, &b| self.better(b, a, Some(pk.name)));
+        out
     }
 
     fn val(&self, l: Lit) -> i8 {
@@ -772,11 +1105,27 @@ impl<'p> Solver<'p> {
                     let none = match pool.rich(*d) {
                         None => {
                             pool.what_provides(*d, &mut provs);
-                            !provs.iter().any(|&q| pool.arch_score(q) > 0)
+                            !provs.iter().any(|&q| self.usable(q))
                         }
                         Some(_) => false,
                     };
-                    if none {
+                    let others = if none {
+                        self.other_versions(*d)
+                    } else {
+                        Vec::new()
+                    };
+                    if !others.is_empty() {
+                        (
+                            0,
+                            format!(
+                                "{} requires {}, but only {} {} available",
+                                pool.nevra(*p),
+                                pool.dep_str(*d),
+                                others.join(", "),
+                                if others.len() == 1 { "is" } else { "are" }
+                            ),
+                        )
+                    } else if none {
                         (
                             0,
                             format!(
@@ -820,6 +1169,15 @@ impl<'p> Solver<'p> {
                         "only one of {} and {} can be installed",
                         pool.nevra(*p),
                         pool.nevra(*q)
+                    ),
+                ),
+                Reason::NotInstalled(n) => (0, format!("{n} is not installed")),
+                Reason::Erase(p) => (3, format!("the job erases {}", pool.nevra(*p))),
+                Reason::Keep(p) => (
+                    2,
+                    format!(
+                        "{} is installed and stays (erasing it is not allowed)",
+                        pool.nevra(*p)
                     ),
                 ),
             }
@@ -869,10 +1227,37 @@ impl<'p> Solver<'p> {
                         reasons.push(Reason::SameName(a.min(b), a.max(b)));
                     }
                 }
+                Origin::Erase(p) => reasons.push(Reason::Erase(p)),
+                Origin::Keep(p) => reasons.push(Reason::Keep(p)),
                 Origin::Learned(_) => {}
             }
         }
         self.problem(reasons)
+    }
+
+    /// What the pool has under a dependency's name that does not match it:
+    /// the versions of packages of that name, or the versioned provides of
+    /// the name (`Y-1.x86_64`, `Y = 1 (by Z-1.noarch)`), at most five.
+    fn other_versions(&self, d: DepId) -> Vec<String> {
+        let pool = self.pool;
+        let name = pool.dep(d).name;
+        let mut out: Vec<String> = Vec::new();
+        for &(q, prov) in pool.providers_of_name(name) {
+            if !self.usable(q) {
+                continue;
+            }
+            let s = if pool.package(q).name == name {
+                pool.nevra(q)
+            } else {
+                format!("{} (by {})", pool.dep_str(prov), pool.nevra(q))
+            };
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out.sort();
+        out.truncate(5);
+        out
     }
 
     /// Policy order of two candidate packages (Greater = better).
@@ -928,9 +1313,28 @@ impl<'p> Solver<'p> {
         neg.or(best)
     }
 
-    /// The best unassigned provider of an unmet recommends of `p`.
+    /// For an update target: its best candidate still possible, unless a
+    /// candidate is already in.
+    fn choose_update(&self, k: usize) -> Option<Lit> {
+        let (_, cands) = &self.updates[k];
+        for &c in cands {
+            let cv = self.var_of_pkg[c.index()];
+            match self.value[cv as usize] {
+                1 => return None,
+                0 => return Some(lit(cv, true)),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The best unassigned provider of an unmet recommends of `p` (none for
+    /// a package already installed: what it recommends was decided then).
     fn choose_recommend(&mut self, v: u32) -> Option<Lit> {
         let pool = self.pool;
+        if self.is_installed(self.pkgs[v as usize]) {
+            return None;
+        }
         for k in 0..self.recs[v as usize].len() {
             let dep = self.recs[v as usize][k];
             let mut leaves = Vec::new();
@@ -1025,6 +1429,19 @@ impl<'p> Solver<'p> {
                 rec_scan = 0;
                 continue;
             }
+            for k in 0..self.updates.len() {
+                if let Some(l) = self.choose_update(k) {
+                    self.decide(l);
+                    continue 'outer;
+                }
+            }
+            for k in 0..self.keeps.len() {
+                let v = self.var_of_pkg[self.keeps[k].index()];
+                if self.value[v as usize] == 0 {
+                    self.decide(lit(v, true));
+                    continue 'outer;
+                }
+            }
             for k in 0..self.job_clauses.len() {
                 if let Some(l) = self.choose(self.job_clauses[k]) {
                     self.decide(l);
@@ -1108,6 +1525,16 @@ impl<'p> Solver<'p> {
                 }
             }
         }
+    }
+
+    /// The transaction that takes the installed set to `solution`.
+    pub fn transaction(&self, solution: &Solution) -> super::transaction::Transaction {
+        super::transaction::Transaction::between(
+            self.pool,
+            &self.installed_list,
+            &solution.packages,
+            |p| self.is_installonly(p),
+        )
     }
 
     fn decide(&mut self, l: Lit) {
@@ -1225,7 +1652,8 @@ pub fn dep_holds(pool: &Pool, dep: DepId, installed: &[PkgId]) -> bool {
 }
 
 /// Checks a package set: every requires met, no conflict, no obsoleted
-/// package, one package per name, all installable here. Returns the first
+/// package, one package per name (unless multilib partners or install-only
+/// by [`DEFAULT_INSTALLONLY`]), all installable here. Returns the first
 /// violation, described. `installed` must be sorted.
 pub fn verify(pool: &Pool, installed: &[PkgId]) -> Result<(), String> {
     for &p in installed {
@@ -1268,10 +1696,12 @@ pub fn verify(pool: &Pool, installed: &[PkgId]) -> Result<(), String> {
             }
         }
         let name = pool.package(p).name;
-        if let Some(&q) = installed
-            .iter()
-            .find(|&&q| q != p && pool.package(q).name == name)
-        {
+        let p_only = installonly_by_default(pool, p);
+        if let Some(&q) = installed.iter().find(|&&q| {
+            q != p
+                && pool.package(q).name == name
+                && !may_coinstall(pool, p, q, p_only, installonly_by_default(pool, q))
+        }) {
             return Err(format!(
                 "{} and {} share a name",
                 pool.nevra(p),
