@@ -112,6 +112,37 @@ impl LedgerRecord {
     }
 }
 
+/// Batches at least this long are encoded on every core.
+const PARALLEL_BATCH: usize = 512;
+
+/// The canonical bytes and leaf hash of each record, in order. Large batches
+/// are serialised and hashed on every available core.
+pub fn encode_batch(records: &[LedgerRecord]) -> Vec<(Vec<u8>, TreeHash)> {
+    let encode = |r: &LedgerRecord| {
+        let bytes = r.canonical_bytes();
+        let leaf = leaf_hash(&bytes);
+        (bytes, leaf)
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || records.len() < PARALLEL_BATCH {
+        return records.iter().map(encode).collect();
+    }
+    let chunk = records.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let mut parts = records.chunks(chunk);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts
+            .map(|part| s.spawn(move || part.iter().map(encode).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<_> = first.iter().map(encode).collect();
+        out.reserve(records.len() - out.len());
+        for h in others {
+            out.extend(h.join().expect("encoding a ledger record does not panic"));
+        }
+        out
+    })
+}
+
 /// Where an appended record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -161,6 +192,10 @@ pub enum LedgerError {
     /// sizes out of order).
     #[error("no such proof: {0}")]
     Proof(#[from] ProofError),
+    /// The database that keeps the ledger failed or holds something that
+    /// is not a ledger (a gap in the indices, a hash of the wrong length).
+    #[error("ledger database: {0}")]
+    Backend(String),
     /// Local I/O failed.
     #[error("ledger {path}: {what}: {source}")]
     Io {

@@ -28,6 +28,7 @@
 //!   tasks it failed).
 
 mod common;
+pub mod ledger;
 mod postgres;
 pub mod sign;
 mod sqlite;
@@ -44,6 +45,7 @@ use crate::model::{Arch, Build, BuildOptions, BuildTask, TaskKind, TaskState};
 use crate::platform::Platform;
 use crate::source::SourceRef;
 
+pub use ledger::DbLedger;
 pub use postgres::PgStore;
 pub use sign::SignStore;
 pub use sqlite::SqliteStore;
