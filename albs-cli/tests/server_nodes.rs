@@ -429,3 +429,46 @@ async fn watched_repositories_build_their_new_tags() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dependency_order_builds_what_a_ref_needs_first() {
+    let c = start(30).await;
+    let _node = c.node("order-node").await;
+    // hello-extras BuildRequires hello; it is listed first on purpose.
+    let b = c
+        .admin
+        .create_build(&CreateBuild {
+            platform: "almalinux-9".into(),
+            arches: vec![Arch::host()],
+            refs: vec![c.repo("hello-extras"), c.repo("albs-docs"), c.repo("hello")],
+            options: albs_core::model::BuildOptions {
+                dependency_order: true,
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap();
+    let done = c
+        .wait_for(b.id, 240, "the build to end", |b| b.state().is_final())
+        .await;
+    assert_eq!(done.state(), TaskState::Succeeded, "{done:#?}");
+    let arch_task = |pkg: &str| {
+        done.tasks
+            .iter()
+            .find(|t| t.package.as_deref() == Some(pkg) && matches!(t.kind, TaskKind::Arch(_)))
+            .unwrap_or_else(|| panic!("an arch task of {pkg}: {done:#?}"))
+    };
+    let (extras, hello, docs) = (
+        arch_task("hello-extras"),
+        arch_task("hello"),
+        arch_task("albs-docs"),
+    );
+    assert!(
+        extras.depends_on.contains(&hello.id),
+        "hello-extras waited for hello's RPMs: {extras:#?}"
+    );
+    assert!(
+        !extras.depends_on.contains(&docs.id) && !hello.depends_on.contains(&extras.id),
+        "nothing else was ordered: {done:#?}"
+    );
+}
