@@ -63,6 +63,8 @@ pub enum Command {
     /// Dependency solving on rpm-md repositories.
     #[command(subcommand)]
     Solve(SolveCommand),
+    /// Test packages: install into a fresh root, integrity checks, rpmlint, third-party tests, uninstall.
+    Test(crate::testcmd::TestArgs),
     /// Restart the failed tasks of a build.
     Restart {
         /// Server and token.

@@ -6,6 +6,7 @@ mod ledger;
 mod remote;
 mod server;
 mod solve;
+mod testcmd;
 
 use clap::Parser;
 
@@ -50,6 +51,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Status(args) => remote::status(args).await,
         cli::Command::Logs(args) => remote::logs(args).await,
         cli::Command::Solve(cmd) => solve::run(cmd),
+        cli::Command::Test(args) => testcmd::run(&cli.global, args).await,
         cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
         cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,
     }

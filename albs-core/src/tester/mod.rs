@@ -286,7 +286,11 @@ impl RootTester {
         }
         if !unreadable.is_empty() {
             for (file, why) in &unreadable {
-                tap.result(false, &format!("{file}: readable package"), &[why.clone()]);
+                tap.result(
+                    false,
+                    &format!("{file}: readable package"),
+                    std::slice::from_ref(why),
+                );
                 log.push_str(&format!("{why}\n"));
             }
             for p in &pkgs {
@@ -535,7 +539,7 @@ impl RootTester {
                 .lines()
                 .map(|l| l.replace("(none):", "").replace("-0:", "-"))
                 .collect();
-            let ok = q.success && got.iter().any(|g| *g == want);
+            let ok = q.success && got.contains(&want);
             log.push_str(&format!("rpm -q {}: {}\n", p.name, got.join(", ")));
             tap.result(
                 ok,
