@@ -63,6 +63,9 @@ pub enum Command {
     /// Dependency solving on rpm-md repositories.
     #[command(subcommand)]
     Solve(SolveCommand),
+    /// rpm-md repositories: create, add, remove, sign, revert.
+    #[command(subcommand)]
+    Repo(crate::repo::RepoCommand),
     /// Test packages: install into a fresh root, integrity checks, rpmlint, third-party tests, uninstall.
     Test(crate::testcmd::TestArgs),
     /// Restart the failed tasks of a build.

@@ -5,6 +5,7 @@ mod cli;
 mod ledger;
 mod remote;
 mod server;
+mod repo;
 mod solve;
 mod testcmd;
 
@@ -51,6 +52,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Status(args) => remote::status(args).await,
         cli::Command::Logs(args) => remote::logs(args).await,
         cli::Command::Solve(cmd) => solve::run(cmd),
+        cli::Command::Repo(cmd) => repo::run(cmd),
         cli::Command::Test(args) => testcmd::run(&cli.global, args).await,
         cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
         cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,

@@ -196,6 +196,9 @@ struct Generation {
 struct State {
     format: u32,
     compression: MdCompression,
+    /// The retention set with [`Repo::set_retain`], kept for later writers.
+    #[serde(default)]
+    retain: Option<(usize, u64)>,
     next_id: u64,
     generations: Vec<Generation>,
     entries: BTreeMap<String, Entry>,
@@ -279,7 +282,6 @@ pub struct Repo {
     state: State,
     /// The package set the next publish writes: href → entry key.
     working: BTreeMap<String, String>,
-    policy: RetainPolicy,
     _lock: std::fs::File,
 }
 
@@ -386,7 +388,6 @@ impl Repo {
             root,
             state,
             working: BTreeMap::new(),
-            policy: RetainPolicy::default(),
             _lock: lock,
         };
         if let Some(g) = repo.current() {
@@ -405,9 +406,21 @@ impl Repo {
         &self.root
     }
 
-    /// Sets how long superseded generations are kept.
+    /// Sets how long superseded generations are kept; the setting is saved
+    /// with the repository at the next publish.
     pub fn set_retain(&mut self, policy: RetainPolicy) {
-        self.policy = policy;
+        self.state.retain = Some((policy.generations, policy.grace.as_secs()));
+    }
+
+    /// How long superseded generations are kept.
+    pub fn retain(&self) -> RetainPolicy {
+        match self.state.retain {
+            Some((generations, grace)) => RetainPolicy {
+                generations,
+                grace: Duration::from_secs(grace),
+            },
+            None => RetainPolicy::default(),
+        }
     }
 
     /// The compression of the metadata files the next publish writes.
@@ -775,14 +788,14 @@ impl Repo {
         let dir = self.root.display().to_string();
         let cur = self.current_index().ok_or_else(|| RepoError::NoPrevious {
             dir: dir.clone(),
-            kept: self.policy.generations,
+            kept: self.retain().generations,
         })?;
         let prev = self.state.generations[..cur]
             .iter()
             .rposition(|g| !g.reverted)
             .ok_or_else(|| RepoError::NoPrevious {
                 dir: dir.clone(),
-                kept: self.policy.generations,
+                kept: self.retain().generations,
             })?;
         let g = self.state.generations[prev].clone();
         let missing = |file: String| RepoError::Missing {
@@ -852,8 +865,9 @@ impl Repo {
     fn prune(&mut self, now: u64) -> Result<Vec<String>, RepoError> {
         let current = self.current().map(|g| g.id);
         let n = self.state.generations.len();
-        let grace = self.policy.grace.as_secs();
-        let keep_last = self.policy.generations.max(1);
+        let policy = self.retain();
+        let grace = policy.grace.as_secs();
+        let keep_last = policy.generations.max(1);
         let mut dropped = Vec::new();
         let mut kept = Vec::new();
         for (i, g) in std::mem::take(&mut self.state.generations)
@@ -897,7 +911,7 @@ impl Repo {
                 let _ = std::fs::remove_file(self.generation_path(g.id, f));
             }
         }
-        let cutoff = SystemTime::now() - self.policy.grace;
+        let cutoff = SystemTime::now() - policy.grace;
         for e in std::fs::read_dir(&repodata).map_err(io_err(&repodata))? {
             let e = e.map_err(io_err(&repodata))?;
             let name = e.file_name().to_string_lossy().into_owned();
