@@ -76,6 +76,14 @@ pub enum Command {
         /// Build id.
         build: u64,
     },
+    /// Signing keys: generate, export, list, register with a server, archive.
+    #[command(subcommand)]
+    Key(crate::sign::KeyCommand),
+    /// Ask for a finished build's packages to be signed.
+    Sign(crate::sign::SignArgs),
+    /// Run a sign node: it holds the secret keys and signs the packages of
+    /// sign tasks for them.
+    SignNode(crate::sign::SignNodeArgs),
 }
 
 /// Where the server is and who we are.

@@ -5,6 +5,7 @@ mod cli;
 mod ledger;
 mod remote;
 mod server;
+mod sign;
 mod repo;
 mod solve;
 mod testcmd;
@@ -56,5 +57,8 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Test(args) => testcmd::run(&cli.global, args).await,
         cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
         cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,
+        cli::Command::Key(cmd) => sign::key(cmd).await,
+        cli::Command::Sign(args) => sign::sign(args).await,
+        cli::Command::SignNode(args) => sign::sign_node(&cli.global, args).await,
     }
 }

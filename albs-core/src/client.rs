@@ -430,3 +430,114 @@ impl Client {
             .await
     }
 }
+
+/// Signing keys and sign tasks.
+///
+/// | method | route | auth | body → answer |
+/// |---|---|---|---|
+/// | POST | `/api/v1/keys` | admin | [`RegisterKey`](crate::api::RegisterKey) → [`SignKey`](crate::api::SignKey) (201) |
+/// | GET | `/api/v1/keys` | – | → `Vec<SignKey>` |
+/// | POST | `/api/v1/keys/{fingerprint}/archive` | admin | → [`SignKey`](crate::api::SignKey) |
+/// | POST | `/api/v1/builds/{id}/sign` | owner/admin | [`CreateSignTask`](crate::api::CreateSignTask) → [`SignTask`](crate::api::SignTask) (201) |
+/// | GET | `/api/v1/builds/{id}/sign` | – | → `Vec<SignTask>` |
+/// | GET | `/api/v1/sign/tasks/{id}` | – | → [`SignTask`](crate::api::SignTask) |
+/// | POST | `/api/v1/sign/claim` | node | [`SignClaim`](crate::api::SignClaim) → [`SignClaimResponse`](crate::api::SignClaimResponse) |
+/// | POST | `/api/v1/sign/tasks/{id}/heartbeat` | node | → [`HeartbeatResponse`](crate::api::HeartbeatResponse) |
+/// | PUT | `/api/v1/sign/tasks/{id}/packages/{unsigned sha256}` | node | signed RPM → [`SignedUploaded`](crate::api::SignedUploaded) |
+/// | POST | `/api/v1/sign/tasks/{id}/complete` | node | [`SignResult`](crate::api::SignResult) → [`SignTask`](crate::api::SignTask) |
+impl Client {
+    /// Registers the public half of a signing key for a platform (admin);
+    /// the platform's active key is archived.
+    pub async fn register_key(
+        &self,
+        req: &crate::api::RegisterKey,
+    ) -> Result<crate::api::SignKey, ClientError> {
+        self.post("/api/v1/keys", req).await
+    }
+
+    /// Every registered signing key.
+    pub async fn keys(&self) -> Result<Vec<crate::api::SignKey>, ClientError> {
+        self.get("/api/v1/keys").await
+    }
+
+    /// Archives a signing key (admin): it signs nothing new.
+    pub async fn archive_key(&self, fingerprint: &str) -> Result<crate::api::SignKey, ClientError> {
+        self.post(&format!("/api/v1/keys/{fingerprint}/archive"), &())
+            .await
+    }
+
+    /// Asks for the packages of a finished build to be signed.
+    pub async fn sign_build(
+        &self,
+        build: u64,
+        req: &crate::api::CreateSignTask,
+    ) -> Result<crate::api::SignTask, ClientError> {
+        self.post(&format!("/api/v1/builds/{build}/sign"), req)
+            .await
+    }
+
+    /// The sign tasks of a build, oldest first.
+    pub async fn build_sign_tasks(
+        &self,
+        build: u64,
+    ) -> Result<Vec<crate::api::SignTask>, ClientError> {
+        self.get(&format!("/api/v1/builds/{build}/sign")).await
+    }
+
+    /// A sign task.
+    pub async fn sign_task(&self, id: u64) -> Result<crate::api::SignTask, ClientError> {
+        self.get(&format!("/api/v1/sign/tasks/{id}")).await
+    }
+
+    /// Sign-node protocol: asks for a sign task for one of `fingerprints`.
+    pub async fn sign_claim(
+        &self,
+        fingerprints: &[String],
+    ) -> Result<crate::api::SignClaimResponse, ClientError> {
+        let body = crate::api::SignClaim {
+            fingerprints: fingerprints.to_vec(),
+        };
+        self.post("/api/v1/sign/claim", &body).await
+    }
+
+    /// Sign-node protocol: extends the lease of a sign task.
+    pub async fn sign_heartbeat(&self, task: u64) -> Result<HeartbeatResponse, ClientError> {
+        self.post(&format!("/api/v1/sign/tasks/{task}/heartbeat"), &())
+            .await
+    }
+
+    /// Sign-node protocol: uploads the signed twin (the file at `path`) of
+    /// package `unsigned`; the server checks it before it keeps it.
+    pub async fn upload_signed(
+        &self,
+        task: u64,
+        unsigned: &Sha256,
+        path: &Path,
+    ) -> Result<crate::api::SignedUploaded, ClientError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| ClientError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/sign/tasks/{task}/packages/{unsigned}"),
+            |r| {
+                r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes)
+            },
+        )
+        .await
+    }
+
+    /// Sign-node protocol: ends a sign task (idempotent).
+    pub async fn sign_complete(
+        &self,
+        task: u64,
+        result: &crate::api::SignResult,
+    ) -> Result<crate::api::SignTask, ClientError> {
+        self.post(&format!("/api/v1/sign/tasks/{task}/complete"), result)
+            .await
+    }
+}

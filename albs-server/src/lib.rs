@@ -23,6 +23,7 @@ mod extract;
 mod ledger_api;
 pub mod listener;
 mod node;
+mod sign;
 mod validate;
 
 use std::future::Future;
@@ -167,6 +168,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/node/tasks/{id}/complete", post(node::complete))
         .route("/api/v1/hooks/git", post(listener::git_hook))
+        .route("/api/v1/keys", get(sign::list_keys).post(sign::register_key))
+        .route("/api/v1/keys/{fingerprint}/archive", post(sign::archive_key))
+        .route(
+            "/api/v1/builds/{id}/sign",
+            get(sign::build_sign_tasks).post(sign::create_sign_task),
+        )
+        .route("/api/v1/sign/tasks/{id}", get(sign::get_sign_task))
+        .route("/api/v1/sign/claim", post(sign::claim))
+        .route("/api/v1/sign/tasks/{id}/heartbeat", post(sign::heartbeat))
+        .route(
+            "/api/v1/sign/tasks/{id}/packages/{sha256}",
+            put(sign::upload),
+        )
+        .route("/api/v1/sign/tasks/{id}/complete", post(sign::complete))
         .route("/api/v1/ledger/checkpoint", get(ledger_api::checkpoint))
         .route("/api/v1/ledger/key", get(ledger_api::key))
         .route("/api/v1/ledger/records/{index}", get(ledger_api::record))
@@ -243,6 +258,13 @@ async fn expire_leases(state: AppState, stop: CancellationToken) {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "expiring leases failed"),
+                }
+                match state.store.expire_sign_leases(now(), &state.config.retry).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(tasks = ?ids, "sign leases expired; sign tasks requeued or failed");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "expiring sign leases failed"),
                 }
             }
         }

@@ -12,6 +12,7 @@
 
 mod error;
 mod key;
+pub mod node;
 mod rpmsig;
 mod verify;
 
