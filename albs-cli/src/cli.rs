@@ -349,32 +349,53 @@ pub enum LedgerCommand {
         /// The newer size.
         new: u64,
     },
-    /// Check a record's proof against a signed checkpoint, offline.
+    /// Check a record's proof against a signed checkpoint: offline from
+    /// files, or with --server against a server's ledger (every record,
+    /// or those of --index / --artifact), verified here with --key.
     Verify {
-        /// The checkpoint note.
-        #[arg(long)]
-        checkpoint: PathBuf,
-        /// The verifier key of the log.
+        /// The checkpoint note (with --server: default the server's latest).
+        #[arg(long, required_unless_present = "server")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key of the log (trusted, published out of band).
         #[arg(long)]
         key: String,
         /// The output of `albs ledger prove`.
-        #[arg(long)]
-        proof: PathBuf,
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        proof: Option<PathBuf>,
+        /// Fetch the checkpoint, records and proofs from this albs server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// With --server: only the record at this index.
+        #[arg(long, requires = "server")]
+        index: Option<u64>,
+        /// With --server: only the records of this artifact (sha256).
+        #[arg(long, requires = "server", conflicts_with = "index")]
+        artifact: Option<String>,
     },
-    /// Check that a newer checkpoint extends an older one, offline.
+    /// Check that a newer checkpoint extends an older one: offline from
+    /// files, or with --server against a server's latest checkpoint, whose
+    /// every record is fetched and rehashed.
     Audit {
-        /// The older checkpoint note.
-        #[arg(long)]
-        old: PathBuf,
+        /// The older checkpoint note (optional with --server).
+        #[arg(long, required_unless_present = "server")]
+        old: Option<PathBuf>,
         /// The newer checkpoint note.
-        #[arg(long)]
-        new: PathBuf,
-        /// The verifier key of the log.
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        new: Option<PathBuf>,
+        /// The verifier key of the log (trusted, published out of band).
         #[arg(long)]
         key: String,
         /// The output of `albs ledger consistency`.
-        #[arg(long)]
-        proof: PathBuf,
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        proof: Option<PathBuf>,
+        /// Fetch the latest checkpoint, the records and the consistency
+        /// proof from this albs server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// With --server: write the checkpoint that was checked to this file
+        /// (the --old of the next audit).
+        #[arg(long, requires = "server")]
+        save: Option<PathBuf>,
     },
 }
 

@@ -71,8 +71,25 @@ pub async fn run(global: &Global, cmd: LedgerCommand) -> anyhow::Result<ExitCode
             checkpoint,
             key,
             proof,
+            server,
+            index,
+            artifact,
         } => {
             let key: VerifierKey = key.parse().context("--key is not a verifier key")?;
+            if let Some(server) = server {
+                remote::verify(
+                    &server,
+                    &key,
+                    checkpoint.as_deref(),
+                    index,
+                    artifact.as_deref(),
+                )
+                .await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (Some(checkpoint), Some(proof)) = (checkpoint, proof) else {
+                anyhow::bail!("give --checkpoint and --proof, or --server");
+            };
             let cp = read_checkpoint(&checkpoint, &key)?;
             let p: RecordProof = read_json(&proof)?;
             if p.size != cp.size {
@@ -103,8 +120,17 @@ pub async fn run(global: &Global, cmd: LedgerCommand) -> anyhow::Result<ExitCode
             new,
             key,
             proof,
+            server,
+            save,
         } => {
             let key: VerifierKey = key.parse().context("--key is not a verifier key")?;
+            if let Some(server) = server {
+                remote::audit(&server, &key, old.as_deref(), save.as_deref()).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (Some(old), Some(new), Some(proof)) = (old, new, proof) else {
+                anyhow::bail!("give --old, --new and --proof, or --server");
+            };
             let o = read_checkpoint(&old, &key)?;
             let n = read_checkpoint(&new, &key)?;
             let p: ConsistencyProof = read_json(&proof)?;
@@ -211,4 +237,218 @@ pub async fn run(global: &Global, cmd: LedgerCommand) -> anyhow::Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `albs ledger verify --server` and `albs ledger audit --server`: what a
+/// server says is checked here, with nothing trusted but the verifier key.
+mod remote {
+    use std::path::Path;
+
+    use albs_core::Sha256;
+    use albs_core::api::LedgerEntryView;
+    use albs_core::checkpoint::{self, Checkpoint, VerifierKey};
+    use albs_core::client::Client;
+    use albs_core::ledger::{TreeHash, leaf_hash, merkle_root};
+    use anyhow::Context;
+
+    use super::read_checkpoint;
+
+    fn hashes(proof: &[String], what: &str) -> anyhow::Result<Vec<TreeHash>> {
+        proof
+            .iter()
+            .map(|h| {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(h, &mut out)
+                    .with_context(|| format!("{what}: {h:?} is not a 32-byte hex hash"))?;
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// The server's latest checkpoint, verified with `key`.
+    async fn latest(client: &Client, key: &VerifierKey) -> anyhow::Result<(String, Checkpoint)> {
+        let note = client
+            .ledger_checkpoint()
+            .await
+            .context("fetching the ledger checkpoint")?;
+        let cp = key.verify(&note).with_context(|| {
+            format!(
+                "the checkpoint of {} does not verify with --key",
+                client.base()
+            )
+        })?;
+        Ok((note, cp))
+    }
+
+    /// The record's leaf hash, recomputed here; refused (naming the index)
+    /// when it is not the one the ledger logged.
+    fn rehash(e: &LedgerEntryView) -> anyhow::Result<TreeHash> {
+        let leaf = leaf_hash(&e.record.canonical_bytes());
+        if hex::encode(leaf) != e.leaf_hash {
+            anyhow::bail!(
+                "record {}: the record the server holds hashes to {}, the ledger logged {}: \
+                 it was changed after it was logged",
+                e.index,
+                hex::encode(leaf),
+                e.leaf_hash
+            );
+        }
+        Ok(leaf)
+    }
+
+    /// Checks one record against a verified checkpoint.
+    async fn check(client: &Client, cp: &Checkpoint, e: &LedgerEntryView) -> anyhow::Result<()> {
+        let i = e.index;
+        if i >= cp.size {
+            anyhow::bail!(
+                "record {i} was logged after the checkpoint (size {}); verify it against a newer one",
+                cp.size
+            );
+        }
+        rehash(e)?;
+        let p = client
+            .ledger_inclusion_proof(i, cp.size)
+            .await
+            .with_context(|| format!("fetching the inclusion proof of record {i}"))?;
+        if (p.index, p.size) != (i, cp.size) {
+            anyhow::bail!(
+                "asked for the proof of record {i} at size {}, the server sent {} at {}",
+                cp.size,
+                p.index,
+                p.size
+            );
+        }
+        let proof = hashes(&p.proof, &format!("the proof of record {i}"))?;
+        checkpoint::verify_record(&e.record.canonical_bytes(), i, &proof, cp)
+            .with_context(|| format!("record {i} is not in the log the checkpoint signs"))?;
+        Ok(())
+    }
+
+    async fn record(client: &Client, index: u64) -> anyhow::Result<LedgerEntryView> {
+        let e = client
+            .ledger_record(index)
+            .await
+            .with_context(|| format!("fetching ledger record {index}"))?;
+        if e.index != index {
+            anyhow::bail!("asked for record {index}, the server sent {}", e.index);
+        }
+        Ok(e)
+    }
+
+    pub(super) async fn verify(
+        server: &str,
+        key: &VerifierKey,
+        checkpoint: Option<&Path>,
+        index: Option<u64>,
+        artifact: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let client = Client::new(server, None);
+        let cp = match checkpoint {
+            Some(file) => read_checkpoint(file, key)?,
+            None => latest(&client, key).await?.1,
+        };
+        let entries = match (index, artifact) {
+            (Some(i), _) => vec![record(&client, i).await?],
+            (None, Some(a)) => {
+                let digest: Sha256 = a
+                    .parse()
+                    .with_context(|| format!("--artifact {a:?} is not a sha256 digest"))?;
+                let found = client
+                    .ledger_artifact(&digest)
+                    .await
+                    .with_context(|| format!("looking up artifact {digest}"))?;
+                if found.is_empty() {
+                    anyhow::bail!("the ledger of {server} has no record of artifact {digest}");
+                }
+                found
+            }
+            (None, None) => {
+                let mut all = Vec::new();
+                for i in 0..cp.size {
+                    all.push(record(&client, i).await?);
+                }
+                all
+            }
+        };
+        for e in &entries {
+            check(&client, &cp, e).await?;
+            let what = e
+                .record
+                .artifact
+                .map_or_else(|| "sources".to_owned(), |a| a.to_string());
+            println!(
+                "record {} ({what}) is in {} at size {}",
+                e.index, cp.origin, cp.size
+            );
+        }
+        println!(
+            "{} records verified against {} at size {} (tree head {})",
+            entries.len(),
+            cp.origin,
+            cp.size,
+            hex::encode(cp.root)
+        );
+        Ok(())
+    }
+
+    pub(super) async fn audit(
+        server: &str,
+        key: &VerifierKey,
+        old: Option<&Path>,
+        save: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let client = Client::new(server, None);
+        let (note, cp) = latest(&client, key).await?;
+        if let Some(file) = old {
+            let o = read_checkpoint(file, key)?;
+            if o.size > cp.size {
+                anyhow::bail!(
+                    "{} has {} records, the server's checkpoint only {}: the log shrank",
+                    file.display(),
+                    o.size,
+                    cp.size
+                );
+            }
+            let p = client
+                .ledger_consistency_proof(o.size, cp.size)
+                .await
+                .context("fetching the consistency proof")?;
+            let proof = hashes(&p.proof, "the consistency proof")?;
+            checkpoint::audit(&o, &cp, &proof).with_context(|| {
+                format!(
+                    "the server's log at size {} does not extend {} (size {}): its history was rewritten",
+                    cp.size,
+                    file.display(),
+                    o.size
+                )
+            })?;
+            println!(
+                "{}: size {} extends size {}: the log only grew",
+                cp.origin, cp.size, o.size
+            );
+        }
+        let mut leaves = Vec::with_capacity(cp.size as usize);
+        for i in 0..cp.size {
+            leaves.push(rehash(&record(&client, i).await?)?);
+        }
+        let root = merkle_root(&leaves);
+        if root != cp.root {
+            anyhow::bail!(
+                "the server's {} records hash to tree head {}, its checkpoint signs {}",
+                cp.size,
+                hex::encode(root),
+                hex::encode(cp.root)
+            );
+        }
+        println!(
+            "{}: all {} records rehashed to the signed tree head {}",
+            cp.origin,
+            cp.size,
+            hex::encode(cp.root)
+        );
+        if let Some(file) = save {
+            std::fs::write(file, &note).with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(())
+    }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use albs_core::auth::{hash_token, new_token};
 use albs_core::build::{RpmbuildExecutor, Sandbox};
+use albs_core::checkpoint::CheckpointSigner;
 use albs_core::client::Client;
-use albs_core::db::{DbError, PgStore, SqliteStore, Store};
-use albs_core::ledger::FileLedger;
+use albs_core::db::{DbError, DbLedger, PgStore, SqliteStore, Store};
 use albs_core::model::Arch;
 use albs_core::node::{BuildNode, NodeConfig};
 use albs_core::source::{GitFetcher, Lookaside};
@@ -51,16 +51,57 @@ fn shutdown_signal() -> CancellationToken {
     token
 }
 
+/// Opens the store and the ledger kept in it.
+async fn open_store_and_ledger(
+    global: &Global,
+    url: Option<&str>,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<DbLedger>)> {
+    Ok(match url {
+        Some(url) => {
+            let s = PgStore::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            let l = s.ledger().await.context("opening the ledger")?;
+            (Arc::new(s), Arc::new(l))
+        }
+        None => {
+            std::fs::create_dir_all(&global.data)
+                .with_context(|| format!("creating {}", global.data.display()))?;
+            let s = SqliteStore::open(&global.data.join("albs.db"))
+                .await
+                .context("opening the SQLite database")?;
+            let l = s.ledger().await.context("opening the ledger")?;
+            (Arc::new(s), Arc::new(l))
+        }
+    })
+}
+
+/// The checkpoint signer from `ALBS_LEDGER_KEY`, or `None` (and a line
+/// saying what that means).
+fn ledger_signer(key: Option<&str>) -> anyhow::Result<Option<CheckpointSigner>> {
+    let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+        eprintln!(
+            "no ledger key (ALBS_LEDGER_KEY): the ledger's records and proofs are served, \
+             but no signed checkpoint; make a key with `albs ledger keygen --name ORIGIN`"
+        );
+        return Ok(None);
+    };
+    let signer = CheckpointSigner::from_signer_key(key)
+        .context("ALBS_LEDGER_KEY is not a signer key from `albs ledger keygen`")?;
+    eprintln!("ledger checkpoints signed by {}", signer.verifier_key());
+    Ok(Some(signer))
+}
+
 pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(global, args.database_url.as_deref()).await?;
+    // The key comes from the environment only: never on disk, never in `ps`.
+    let signer = ledger_signer(std::env::var("ALBS_LEDGER_KEY").ok().as_deref())?;
+    let (store, ledger) = open_store_and_ledger(global, args.database_url.as_deref()).await?;
     for p in load_platforms(global)?.iter() {
         if store.platform(&p.name).await?.is_none() {
             store.put_platform(p).await?;
         }
     }
     let artifacts = Arc::new(DirStore::open(global.data.join("artifacts"))?);
-    let ledger =
-        Arc::new(FileLedger::open(&global.data.join("ledger")).context("opening the ledger")?);
     let listener_config = match &args.watch {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -80,7 +121,10 @@ pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCod
         listener: listener_config,
         ..ServerConfig::default()
     };
-    let state = AppState::new(store.clone(), artifacts, ledger, config);
+    let mut state = AppState::new(store.clone(), artifacts, ledger, config);
+    if let Some(signer) = signer {
+        state = state.with_ledger_signer(signer);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
