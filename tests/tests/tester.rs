@@ -348,6 +348,34 @@ async fn a_dangling_symlink_fails_integrity_and_a_missing_require_fails_install(
         ["install", "rpmlint"],
         "nothing runs in a root that was not installed"
     );
+
+    // rpm only warns when %post fails; the install stage does not let it pass.
+    let post = fixtures::rpmbuild(
+        &top,
+        "-bb",
+        "withpost",
+        "Name: withpost\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n\
+         %description\nd\n%post\necho post ran\n%files\n",
+    )
+    .rpm
+    .unwrap();
+    let report = run(&RootTester::detect(), &[post]).await;
+    let install = stage(&report, "install");
+    assert!(!install.passed, "{report:#?}");
+    assert!(
+        install
+            .tap
+            .contains("%post(withpost-1-1.noarch) scriptlet failed"),
+        "{}",
+        install.tap
+    );
+    assert!(
+        install
+            .log
+            .contains("the scriptlet interpreter /bin/sh is not in the test root"),
+        "{}",
+        install.log
+    );
 }
 
 #[tokio::test]

@@ -467,23 +467,35 @@ impl RootTester {
         let ran = self.rpm(root, &dirs, &arg_refs).await?;
         log.push_str(&ran.text);
         let lines: Vec<String> = ran.text.lines().map(str::to_owned).collect();
+        let scriptlets = scriptlet_failures(&ran.text, root);
+        if !scriptlets.is_empty() {
+            log.push_str(&scriptlets.join("\n"));
+            log.push('\n');
+        }
+        let ours = |p: &Pkg, l: &String| l.contains(&format!("({})", p.nevra));
+        // A failing scriptlet of a dependency fails every package.
+        let foreign = scriptlets
+            .iter()
+            .any(|l| !installable.iter().any(|(i, _)| ours(&pkgs[*i], l)));
+        let mut all_ok = ran.success;
         for (i, _) in &installable {
             let p = &pkgs[*i];
-            let diag = if ran.success {
-                vec![]
-            } else {
-                let mut d = vec![format!("rpm -i: {}", ran.status)];
-                d.extend(
+            let mut diag = Vec::new();
+            if !ran.success {
+                diag.push(format!("rpm -i: {}", ran.status));
+                diag.extend(
                     lines
                         .iter()
                         .filter(|l| l.contains("error") || l.contains(&p.name))
                         .cloned(),
                 );
-                d
-            };
-            tap.result(ran.success, &p.file, &diag);
+            }
+            diag.extend(scriptlets.iter().filter(|l| foreign || ours(p, l)).cloned());
+            let ok = diag.is_empty();
+            all_ok &= ok;
+            tap.result(ok, &p.file, &diag);
         }
-        let installed = ran.success.then(|| Installed {
+        let installed = all_ok.then(|| Installed {
             root: root.to_owned(),
         });
         Ok((stage("install", &tap, log), pkgs, installed))
@@ -862,6 +874,10 @@ impl RootTester {
         log.push_str(&format!("rpm {}\n", args.join(" ")));
         let e = self.rpm(root, &[], &args).await?;
         log.push_str(&e.text);
+        let scriptlets = scriptlet_failures(&e.text, root);
+        for l in &scriptlets {
+            log.push_str(&format!("{l}\n"));
+        }
         let after = self.rpm(root, &[], &["-qa"]).await?;
         let left: Vec<String> = after
             .stdout
@@ -869,15 +885,21 @@ impl RootTester {
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
+        let left_names = self
+            .rpm(root, &[], &["-qa", "--qf", "%{NAME}\\n"])
+            .await?
+            .stdout;
         for p in pkgs {
             if p.is_source() {
                 tap.skip(&p.file, "source package");
                 continue;
             }
-            let still = left
+            let still = left_names.lines().any(|l| l == p.name);
+            let mut diag: Vec<String> = scriptlets
                 .iter()
-                .any(|l| *l == p.nevra || l.starts_with(&format!("{}-", p.name)));
-            let mut diag = vec![];
+                .filter(|l| l.contains(&format!("({})", p.nevra)))
+                .cloned()
+                .collect();
             if !e.success {
                 diag.push(format!("rpm -e: {}", e.status));
                 diag.extend(e.text.lines().map(str::to_owned));
@@ -885,7 +907,7 @@ impl RootTester {
             if still {
                 diag.push(format!("{} is still in the rpm database", p.name));
             }
-            tap.result(e.success && !still, &format!("{}: erased", p.file), &diag);
+            tap.result(diag.is_empty(), &format!("{}: erased", p.file), &diag);
         }
         let mut leftovers: Vec<String> = owned
             .iter()
@@ -908,6 +930,30 @@ impl RootTester {
         );
         Ok(stage("uninstall", &tap, log))
     }
+}
+
+/// The scriptlet failures rpm reported (it warns and still exits 0 for
+/// `%post` and `%postun`), with a hint when the root lacks the interpreter.
+fn scriptlet_failures(rpm_output: &str, root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = rpm_output
+        .lines()
+        .filter(|l| l.contains("scriptlet failed"))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    let missing_interpreters: Vec<&str> = rpm_output
+        .lines()
+        .filter_map(|l| l.split("failed to exec scriptlet interpreter ").nth(1))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    for i in missing_interpreters {
+        if resolve_in_root(root, Path::new(i)).is_none() {
+            out.push(format!(
+                "the scriptlet interpreter {i} is not in the test root (scriptlets run chrooted \
+                 there; host-provided files are not): add a repository that provides it"
+            ));
+        }
+    }
+    out
 }
 
 /// Every `.rpm` file under the repositories, by file name.
