@@ -14,13 +14,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use albs_core::api::{BuildOptions, CreateBuild, LogChunk};
+use albs_core::api::{BuildOptions, BuildQuery, CreateBuild, LogChunk};
 use albs_core::checkpoint::{self, Checkpoint};
 use albs_core::client::{Client, ClientError};
 use albs_core::evr::{Evr, Nevra};
 use albs_core::hash::Sha256;
 use albs_core::merkle::TreeHash;
 use albs_core::model::{Arch, Build};
+use albs_core::solve::order::{self, BuildOrder, OrderInput};
 use albs_core::solve::{Job, Pool, Solver, sat};
 use albs_core::source::SourceRef;
 
@@ -259,6 +260,73 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     Ok(RT.get_or_init(|| rt))
 }
 
+/// Filters of [`Remote::builds`].
+#[derive(Debug, Default, Clone)]
+pub struct BuildFilter {
+    /// Builds of this package.
+    pub package: Option<String>,
+    /// Builds of this owner.
+    pub owner: Option<String>,
+    /// Builds for this platform.
+    pub platform: Option<String>,
+    /// Builds in this state.
+    pub state: Option<String>,
+    /// Builds older than this id (the next page).
+    pub before: Option<u64>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// A build order as JSON: `steps` (name, stage, cycle, bootstrap_without,
+/// needs_itself) dependencies first, `cycles`, `edges` (needs, provider,
+/// build requires) and `external` (source, build requires no input gives).
+pub fn order_json(o: &BuildOrder) -> serde_json::Value {
+    serde_json::json!({
+        "steps": o.steps.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "stage": s.stage,
+            "cycle": s.cycle,
+            "bootstrap_without": s.bootstrap_without,
+            "needs_itself": s.needs_itself,
+        })).collect::<Vec<_>>(),
+        "cycles": o.cycles,
+        "edges": o.edges.iter().map(|(n, p, d)| serde_json::json!([n, p, d])).collect::<Vec<_>>(),
+        "external": o.external.iter().map(|(n, d)| serde_json::json!([n, d])).collect::<Vec<_>>(),
+    })
+}
+
+/// The build order of source packages given as (name, BuildRequires,
+/// what its binary packages provide).
+pub fn build_order(inputs: Vec<(String, Vec<String>, Vec<String>)>) -> Result<serde_json::Value> {
+    let inputs: Vec<OrderInput> = inputs
+        .into_iter()
+        .map(|(name, build_requires, produces)| OrderInput {
+            name,
+            build_requires,
+            produces,
+        })
+        .collect();
+    let o = order::build_order(&inputs).map_err(|e| Error::Parse(e.to_string()))?;
+    Ok(order_json(&o))
+}
+
+/// The build order of SRPM files; `produces` maps a source package name to
+/// what its binary packages provide (else its own name).
+pub fn build_order_srpms(
+    paths: &[std::path::PathBuf],
+    produces: std::collections::HashMap<String, Vec<String>>,
+) -> Result<serde_json::Value> {
+    for p in paths {
+        if !p.is_file() {
+            return Err(Error::Io(format!("{}: no such SRPM file", p.display())));
+        }
+    }
+    let inputs =
+        order::inputs_from_srpms(paths, &produces).map_err(|e| Error::Parse(e.to_string()))?;
+    let o = order::build_order(&inputs).map_err(|e| Error::Parse(e.to_string()))?;
+    Ok(order_json(&o))
+}
+
 /// A blocking client of an albs server.
 #[derive(Debug)]
 pub struct Remote {
@@ -304,8 +372,15 @@ impl Remote {
     }
 
     /// Submits a build of `refs` (paths or URLs) for `platform` (every arch
-    /// of the platform when `arches` is empty).
-    pub fn submit(&self, platform: &str, arches: &[String], refs: &[String]) -> Result<Build> {
+    /// of the platform when `arches` is empty); in `dependency_order`, a
+    /// ref's RPMs are built after those of the refs it build-requires.
+    pub fn submit(
+        &self,
+        platform: &str,
+        arches: &[String],
+        refs: &[String],
+        dependency_order: bool,
+    ) -> Result<Build> {
         let arches = arches
             .iter()
             .map(|a| a.parse::<Arch>().map_err(|e| Error::Parse(format!("{e}"))))
@@ -318,9 +393,52 @@ impl Remote {
             platform: platform.to_owned(),
             arches,
             refs,
-            options: BuildOptions::default(),
+            options: BuildOptions {
+                dependency_order,
+                ..BuildOptions::default()
+            },
         };
         Ok(runtime()?.block_on(self.client.create_build(&req))?)
+    }
+
+    /// Cancels a build: pending tasks end at once, running ones when their
+    /// node stops them.
+    pub fn cancel(&self, id: u64) -> Result<Build> {
+        Ok(runtime()?.block_on(self.client.cancel_build(id))?)
+    }
+
+    /// Restarts the failed, timed-out and cancelled tasks of a build.
+    pub fn restart(&self, id: u64) -> Result<Build> {
+        Ok(runtime()?.block_on(self.client.restart_build(id))?)
+    }
+
+    /// The platforms the server builds for, as JSON.
+    pub fn platforms(&self) -> Result<serde_json::Value> {
+        let p = runtime()?.block_on(self.client.platforms())?;
+        serde_json::to_value(p).map_err(|e| Error::Parse(e.to_string()))
+    }
+
+    /// One page of the build list, newest first, as JSON
+    /// (`{"builds": [...], "next": ...}`); `state` is a task state name.
+    pub fn builds(&self, filter: BuildFilter) -> Result<serde_json::Value> {
+        let status = filter
+            .state
+            .map(|s| {
+                serde_json::from_value(serde_json::Value::String(s.clone()))
+                    .map_err(|_| Error::Parse(format!("state {s:?} is not a build state (pending, running, succeeded, failed, ...)")))
+            })
+            .transpose()?;
+        let q = BuildQuery {
+            package: filter.package,
+            owner: filter.owner,
+            platform: filter.platform,
+            status,
+            before: filter.before,
+            limit: filter.limit,
+            ..BuildQuery::default()
+        };
+        let page = runtime()?.block_on(self.client.builds(&q))?;
+        serde_json::to_value(page).map_err(|e| Error::Parse(e.to_string()))
     }
 
     /// The build with this id.
@@ -395,6 +513,37 @@ mod tests {
             Err(Error::Repo(_))
         ));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn build_order_puts_providers_first_and_reports_cycles() {
+        let o = build_order(vec![
+            (
+                "app".into(),
+                vec!["libfoo-devel >= 1".into()],
+                vec!["app".into()],
+            ),
+            ("libfoo".into(), vec![], vec!["libfoo-devel = 1.2-1".into()]),
+            ("a".into(), vec!["b".into()], vec!["a".into()]),
+            ("b".into(), vec!["a".into()], vec!["b".into()]),
+        ])
+        .unwrap();
+        let names: Vec<&str> = o["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+        assert!(pos("libfoo") < pos("app"), "{names:?}");
+        assert_eq!(o["cycles"], serde_json::json!([["a", "b"]]));
+        let dup = build_order(vec![
+            ("x".into(), vec![], vec![]),
+            ("x".into(), vec![], vec![]),
+        ]);
+        assert!(matches!(dup, Err(Error::Parse(_))), "{dup:?}");
+        let missing = build_order_srpms(&["/nonexistent/x.src.rpm".into()], Default::default());
+        assert!(matches!(missing, Err(Error::Io(_))), "{missing:?}");
     }
 
     #[test]

@@ -314,7 +314,7 @@ impl Client {
     }
     /// Submits a build; with `wait`, returns once every task has ended
     /// (Ctrl-C interrupts the wait).
-    #[pyo3(signature = (platform, arches, refs, wait = false))]
+    #[pyo3(signature = (platform, arches, refs, wait = false, dependency_order = false))]
     fn submit<'py>(
         &self,
         py: Python<'py>,
@@ -322,9 +322,10 @@ impl Client {
         arches: Vec<String>,
         refs: Vec<String>,
         wait: bool,
+        dependency_order: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut b = py
-            .detach(|| self.0.submit(platform, &arches, &refs))
+            .detach(|| self.0.submit(platform, &arches, &refs, dependency_order))
             .py(py)?;
         while wait && !b.state().is_final() {
             py.check_signals()?;
@@ -349,6 +350,70 @@ impl Client {
     fn download(&self, py: Python<'_>, sha256: &str, dest: PathBuf) -> PyResult<()> {
         py.detach(|| self.0.download(sha256, &dest)).py(py)
     }
+    /// Cancels a build; returns it as a dict.
+    fn cancel<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyAny>> {
+        let b = py.detach(|| self.0.cancel(id)).py(py)?;
+        json_to_py(py, &crate::build_json(&b).py(py)?)
+    }
+    /// Restarts the failed, timed-out and cancelled tasks of a build.
+    fn restart<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyAny>> {
+        let b = py.detach(|| self.0.restart(id)).py(py)?;
+        json_to_py(py, &crate::build_json(&b).py(py)?)
+    }
+    /// The server's platforms, as dicts.
+    fn platforms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = py.detach(|| self.0.platforms()).py(py)?;
+        json_to_py(py, &v)
+    }
+    /// One page of the build list, newest first: `{"builds": [...], "next": id or None}`.
+    #[pyo3(signature = (package = None, owner = None, platform = None, state = None, before = None, limit = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn builds<'py>(
+        &self,
+        py: Python<'py>,
+        package: Option<String>,
+        owner: Option<String>,
+        platform: Option<String>,
+        state: Option<String>,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let f = crate::BuildFilter {
+            package,
+            owner,
+            platform,
+            state,
+            before,
+            limit,
+        };
+        let v = py.detach(|| self.0.builds(f)).py(py)?;
+        json_to_py(py, &v)
+    }
+}
+
+/// The build order of source packages given as (name, BuildRequires, provides).
+#[pyfunction]
+fn build_order<'py>(
+    py: Python<'py>,
+    inputs: Vec<(String, Vec<String>, Vec<String>)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = py.detach(|| crate::build_order(inputs)).py(py)?;
+    json_to_py(py, &v)
+}
+
+/// The build order of SRPM files; `produces` maps a source name to what its
+/// binary packages provide.
+#[pyfunction]
+#[pyo3(signature = (paths, produces = None))]
+fn build_order_srpms<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+    produces: Option<std::collections::HashMap<String, Vec<String>>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = py
+        .detach(|| crate::build_order_srpms(&paths, produces.unwrap_or_default()))
+        .py(py)?;
+    json_to_py(py, &v)
 }
 
 /// The `albs._albs` extension module.
@@ -374,5 +439,7 @@ fn albs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(verify_record, m)?)?;
     m.add_function(wrap_pyfunction!(audit, m)?)?;
+    m.add_function(wrap_pyfunction!(build_order, m)?)?;
+    m.add_function(wrap_pyfunction!(build_order_srpms, m)?)?;
     Ok(())
 }

@@ -134,3 +134,25 @@ def test_ctrl_c_interrupts_waiting_for_a_build(server: Server, examples: Path) -
     out, _ = proc.communicate(timeout=10)
     assert out == "interrupted\n"
     assert proc.returncode == 0
+
+
+def test_list_cancel_restart_and_platforms(server: Server, examples: Path) -> None:
+    client = albs.Client(server.url, server.token)
+    names = [p["name"] for p in client.platforms()]
+    assert "almalinux-9" in names
+    repo = examples / "git" / "albs-docs"
+    build = client.submit("almalinux-9", ["x86_64"], [str(repo)], dependency_order=True)
+    assert build["options"]["dependency_order"] is True
+    page = client.builds(package="albs-docs", state="pending", limit=500)
+    assert build["id"] in [b["id"] for b in page["builds"]]
+    assert all(b["state"] == "pending" for b in page["builds"])
+    cancelled = client.cancel(build["id"])
+    assert cancelled["state"] == "cancelled"
+    assert build["id"] not in [b["id"] for b in client.builds(state="pending", limit=500)["builds"]]
+    restarted = client.restart(build["id"])
+    assert restarted["state"] == "pending"
+    with pytest.raises(albs.ParseError):
+        client.builds(state="sideways")
+    with pytest.raises(albs.ApiError) as e:
+        albs.Client(server.url).cancel(build["id"])
+    assert e.value.status == 401

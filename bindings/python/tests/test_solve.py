@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,63 @@ def test_loading_releases_the_gil() -> None:
     count, share = runs_beside_python(lambda: albs.Pool().add_repo(UNIVERSE))
     assert count > 60000
     assert share > 0.3, share
+
+
+def test_build_order_from_triples() -> None:
+    order = albs.build_order(
+        [
+            ("app", ["libfoo-devel >= 1.0", "gcc"], ["app"]),
+            ("libfoo", [], ["libfoo", "libfoo-devel = 1.2-1"]),
+            ("a", ["b"], ["a"]),
+            ("b", ["a"], ["b"]),
+        ]
+    )
+    names = [s["name"] for s in order["steps"]]
+    assert names.index("libfoo") < names.index("app")
+    assert order["cycles"] == [["a", "b"]]
+    assert ["app", "libfoo", "libfoo-devel >= 1.0"] in order["edges"]
+    assert ["app", "gcc"] in order["external"]
+    with pytest.raises(albs.ParseError):
+        albs.build_order([("x", [], []), ("x", [], [])])
+
+
+SRPM_SPEC = """\
+Name: {name}
+Version: 1.0
+Release: 1
+Summary: build order test
+License: MIT
+{extra}
+%description
+x
+
+%files
+"""
+
+
+def test_build_order_from_srpms(tmp_path: Path) -> None:
+    srpms = []
+    for name, extra in [
+        ("app", "BuildRequires: libfoo-devel >= 1.0"),
+        ("libfoo", "%package devel\nSummary: headers\n%description devel\nx\n%files devel"),
+    ]:
+        spec = tmp_path / f"{name}.spec"
+        spec.write_text(SRPM_SPEC.format(name=name, extra=extra))
+        top = tmp_path / name
+        subprocess.run(
+            ["rpmbuild", "--define", f"_topdir {top}", "-bs", str(spec)],
+            check=True, capture_output=True,
+        )
+        srpms += list((top / "SRPMS").glob("*.src.rpm"))
+    assert len(srpms) == 2
+    # rpm 4.18 records the subpackages' provides in the SRPM header.
+    order = albs.build_order_srpms(srpms)
+    assert [s["name"] for s in order["steps"]] == ["libfoo", "app"]
+    assert ["app", "libfoo", "libfoo-devel >= 1.0"] in order["edges"]
+    assert order["external"] == []
+    # `produces` overrides what a source package is taken to produce.
+    told = albs.build_order_srpms(srpms, {"libfoo": ["libfoo = 1.0-1"]})
+    assert ["app", "libfoo-devel >= 1.0"] in told["external"]
+    assert told["edges"] == []
+    with pytest.raises(albs.IoError):
+        albs.build_order_srpms([tmp_path / "missing.src.rpm"])

@@ -1,5 +1,6 @@
 """Type stubs of the albs extension module."""
 
+from collections.abc import Sequence
 from os import PathLike
 from typing import Any, Self, final
 
@@ -17,6 +18,8 @@ __all__ = [
     "UnsatisfiableError",
     "VerificationError",
     "audit",
+    "build_order",
+    "build_order_srpms",
     "read_header",
     "sha256_file",
     "vercmp",
@@ -120,7 +123,12 @@ class Client:
 
     def __new__(cls, url: str, token: str | None = None) -> Self: ...
     def submit(
-        self, platform: str, arches: list[str], refs: list[str], wait: bool = False
+        self,
+        platform: str,
+        arches: list[str],
+        refs: list[str],
+        wait: bool = False,
+        dependency_order: bool = False,
     ) -> dict[str, Any]:
         """Submits a build of paths or URLs; returns the build."""
     def build(self, id: int) -> dict[str, Any]:
@@ -129,6 +137,22 @@ class Client:
         """(lines, next, done) of a task's log from line from_."""
     def download(self, sha256: str, dest: _Path) -> None:
         """Downloads an artifact by its sha256 to dest."""
+    def cancel(self, id: int) -> dict[str, Any]:
+        """Cancels a build; returns it."""
+    def restart(self, id: int) -> dict[str, Any]:
+        """Restarts the failed, timed-out and cancelled tasks of a build."""
+    def platforms(self) -> list[dict[str, Any]]:
+        """The platforms the server builds for."""
+    def builds(
+        self,
+        package: str | None = None,
+        owner: str | None = None,
+        platform: str | None = None,
+        state: str | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """One page of builds, newest first: {"builds": [...], "next": id or None}."""
 
 def vercmp(a: str, b: str) -> int:
     """rpm's version comparison: -1, 0 or 1."""
@@ -149,3 +173,11 @@ def verify_record(
 
 def audit(old: str, new: str, proof: list[str], key: str) -> None:
     """Checks that the newer checkpoint's log extends the older one's."""
+
+def build_order(inputs: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:
+    """Build order of (name, BuildRequires, provides) triples: steps, cycles, edges, external."""
+
+def build_order_srpms(
+    paths: Sequence[_Path], produces: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """Build order of SRPM files; produces maps a source name to its binary provides."""
