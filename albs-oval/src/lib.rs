@@ -14,6 +14,7 @@
 pub mod errata;
 pub mod export;
 pub mod oval;
+pub mod package;
 pub mod updateinfo;
 mod xml;
 
