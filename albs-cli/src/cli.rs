@@ -413,6 +413,23 @@ pub struct SolveArgs {
     pub json: bool,
 }
 
+/// The installed system that install, erase and update jobs start from.
+#[derive(Debug, Args)]
+pub struct SystemArgs {
+    /// The installed packages as rpm-md: a primary.xml or a repository
+    /// directory (repeatable).
+    #[arg(long = "installed", value_name = "PATH")]
+    pub installed: Vec<std::path::PathBuf>,
+    /// A file listing installed packages, one NEVRA a line (as `rpm -qa`
+    /// prints them); each must be in one of the repositories.
+    #[arg(long = "installed-nevras", value_name = "FILE")]
+    pub installed_nevras: Option<std::path::PathBuf>,
+    /// Let the solver erase installed packages that stand in the way
+    /// (dependents of erased packages, conflicting ones).
+    #[arg(long)]
+    pub allow_erasing: bool,
+}
+
 /// `albs solve …`.
 #[derive(Debug, Subcommand)]
 pub enum SolveCommand {
@@ -424,6 +441,32 @@ pub enum SolveCommand {
         /// Repositories.
         #[command(flatten)]
         repo: SolveArgs,
+        /// The installed system, if any.
+        #[command(flatten)]
+        system: SystemArgs,
+    },
+    /// Erase installed packages: the transaction, or why it cannot be done.
+    Erase {
+        /// Package names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Repositories.
+        #[command(flatten)]
+        repo: SolveArgs,
+        /// The installed system.
+        #[command(flatten)]
+        system: SystemArgs,
+    },
+    /// Update installed packages (all of them without NAME): the transaction.
+    Update {
+        /// Package names.
+        names: Vec<String>,
+        /// Repositories.
+        #[command(flatten)]
+        repo: SolveArgs,
+        /// The installed system.
+        #[command(flatten)]
+        system: SystemArgs,
     },
     /// Packages with a requires that nothing provides.
     Closure {
@@ -437,15 +480,20 @@ pub enum SolveCommand {
         #[command(flatten)]
         repo: SolveArgs,
     },
-    /// The order to build source RPMs in, from their BuildRequires, with cycles marked.
+    /// The order to build source packages in, from their BuildRequires, with cycles marked.
     Order {
-        /// Source RPMs.
-        #[arg(required = true, value_name = "SRPM")]
+        /// Source RPMs, spec files, or directories (git checkouts) holding a
+        /// spec at their root or in SPECS/.
+        #[arg(required = true, value_name = "SRPM|SPEC|DIR")]
         srpms: Vec<std::path::PathBuf>,
         /// What a source package produces, `NAME=CAP,CAP…` (repeatable); by
-        /// default its own name, as an SRPM does not list its subpackages.
+        /// default, for a spec, its subpackages and their provides, and for
+        /// an SRPM its own name, as an SRPM does not list its subpackages.
         #[arg(long, value_name = "NAME=CAPS")]
         produces: Vec<String>,
+        /// Platform whose macros specs are read with (dist tag, conditionals).
+        #[arg(long, default_value = "almalinux-9")]
+        platform: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -210,3 +210,259 @@ fn order_of_source_rpms_built_by_rpmbuild() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("junk.src.rpm"));
 }
+
+/// A primary.xml of `(name, version, arch, deps)` packages; deps are
+/// `R:x`, `P:x`, `O:x` (unversioned, or `name OP ver` with `OP` one of
+/// `GE`, `LT`, `EQ` written as `x GE 2`).
+fn primary(path: &Path, pkgs: &[(&str, &str, &str, &[&str])]) -> String {
+    let mut body = String::new();
+    for (name, ver, arch, deps) in pkgs {
+        let mut format = String::new();
+        for (k, tag) in [("P", "provides"), ("R", "requires"), ("O", "obsoletes")] {
+            let list: Vec<String> = deps
+                .iter()
+                .filter_map(|d| d.strip_prefix(&format!("{k}:")))
+                .map(|d| match d.split(' ').collect::<Vec<_>>().as_slice() {
+                    [n, op, v] => {
+                        format!("<rpm:entry name=\"{n}\" flags=\"{op}\" epoch=\"0\" ver=\"{v}\"/>")
+                    }
+                    _ => format!("<rpm:entry name=\"{d}\"/>"),
+                })
+                .collect();
+            if !list.is_empty() {
+                format += &format!("<rpm:{tag}>{}</rpm:{tag}>", list.concat());
+            }
+        }
+        body += &format!(
+            "<package type=\"rpm\"><name>{name}</name><arch>{arch}</arch>\
+             <version epoch=\"0\" ver=\"{ver}\" rel=\"1\"/><format>{format}</format></package>\n"
+        );
+    }
+    std::fs::write(
+        path,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{}\">\n{body}</metadata>\n",
+            pkgs.len()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn erase_and_update_on_an_installed_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let installed = primary(
+        &tmp.path().join("installed.xml"),
+        &[
+            ("lib", "1", "x86_64", &["P:libfoo"]),
+            ("app", "1", "x86_64", &["R:libfoo"]),
+            ("kernel", "5.14", "x86_64", &[]),
+            ("old", "1", "noarch", &[]),
+        ],
+    );
+    let repo = primary(
+        &tmp.path().join("repo.xml"),
+        &[
+            ("lib", "1", "x86_64", &["P:libfoo"]),
+            ("lib", "2", "x86_64", &["P:libfoo"]),
+            ("lib", "3", "i686", &["P:libfoo"]),
+            ("app", "1", "x86_64", &["R:libfoo"]),
+            ("app", "2", "x86_64", &["R:lib GE 2"]),
+            ("kernel", "5.14", "x86_64", &[]),
+            ("kernel", "5.15", "x86_64", &[]),
+            ("new", "2", "noarch", &["O:old LT 2", "P:old EQ 2"]),
+        ],
+    );
+    // update everything: the highest x86_64 lib, app, a second kernel, old
+    // obsoleted by new.
+    let text = ok_stdout(&albs(&[
+        "solve",
+        "update",
+        "--repo",
+        &repo,
+        "--installed",
+        &installed,
+    ]));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "upgrade app-1-1.x86_64 -> app-2-1.x86_64",
+            "install kernel-5.15-1.x86_64",
+            "upgrade lib-1-1.x86_64 -> lib-2-1.x86_64",
+            "install new-2-1.noarch (obsoletes old-1-1.noarch)",
+        ],
+        "{text}"
+    );
+    // The same system given as NEVRAs found in the repository, as JSON.
+    let nevras = tmp.path().join("installed.txt");
+    std::fs::write(
+        &nevras,
+        "# rpm -qa\nlib-1-1.x86_64\napp-0:1-1.x86_64\nkernel-5.14-1.x86_64\n",
+    )
+    .unwrap();
+    let nevras = nevras.display().to_string();
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&albs(&[
+        "solve",
+        "update",
+        "lib",
+        "--repo",
+        &repo,
+        "--installed-nevras",
+        &nevras,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        v["transaction"],
+        serde_json::json!([
+            { "action": "upgrade", "from": "lib-1-1.x86_64", "package": "lib-2-1.x86_64" }
+        ])
+    );
+    assert!(
+        v["installed_after"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("app-1-1.x86_64"))
+    );
+    // erase: refused while app needs lib, then with app along.
+    let out = albs(&[
+        "solve",
+        "erase",
+        "lib",
+        "--repo",
+        &repo,
+        "--installed",
+        &installed,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot erase lib:"), "{err}");
+    assert!(err.contains("app-1-1.x86_64 requires libfoo"), "{err}");
+    let text = ok_stdout(&albs(&[
+        "solve",
+        "erase",
+        "lib",
+        "--repo",
+        &repo,
+        "--installed",
+        &installed,
+        "--allow-erasing",
+    ]));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["erase app-1-1.x86_64", "erase lib-1-1.x86_64"]
+    );
+    // Mistakes are named.
+    let out = albs(&["solve", "erase", "lib", "--repo", &repo]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--installed"));
+    std::fs::write(tmp.path().join("bad.txt"), "ghost-1-1.x86_64\n").unwrap();
+    let bad = tmp.path().join("bad.txt").display().to_string();
+    let out = albs(&[
+        "solve",
+        "update",
+        "--repo",
+        &repo,
+        "--installed-nevras",
+        &bad,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 1: installed package ghost-1-1.x86_64 is in none of the repositories"),
+        "{err}"
+    );
+}
+
+/// `albs solve order` on spec files and source trees learns subpackages
+/// and provides from rpmspec: hello-extras (BuildRequires: hello >= 1.0)
+/// builds after hello, and a package needing hello-extras-devel after
+/// hello-extras, with no --produces.
+#[test]
+fn order_of_specs_and_source_trees() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rpms");
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin = tmp.path().join("plugin.spec");
+    std::fs::write(
+        &plugin,
+        "Name: plugin\nVersion: 1\nRelease: 1%{?dist}\nSummary: t\nLicense: MIT\n\
+         BuildRequires: hello-extras-devel = 0.3-1.el9\n%description\nt\n%files\n",
+    )
+    .unwrap();
+    let extras = examples.join("hello-extras");
+    let hello = examples.join("hello");
+    let out = albs(&[
+        "solve",
+        "order",
+        plugin.to_str().unwrap(),
+        extras.to_str().unwrap(),
+        hello.join("SPECS/hello.spec").to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
+    let names: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello", "hello-extras", "plugin"]);
+    let edges: Vec<String> = v["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} <- {}: {}",
+                e["needs"].as_str().unwrap(),
+                e["provider"].as_str().unwrap(),
+                e["requires"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            "hello-extras <- hello: hello >= 1.0",
+            "plugin <- hello-extras: hello-extras-devel = 0.3-1.el9",
+        ]
+    );
+    // Under el8 the dist tag differs, so plugin's exact requires has no
+    // provider among the inputs.
+    let out = albs(&[
+        "solve",
+        "order",
+        plugin.to_str().unwrap(),
+        extras.to_str().unwrap(),
+        "--platform",
+        "almalinux-8",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout(&out)).unwrap();
+    assert_eq!(
+        v["external"],
+        serde_json::json!([
+            { "package": "hello-extras", "requires": "hello >= 1.0" },
+            { "package": "plugin", "requires": "hello-extras-devel = 0.3-1.el9" }
+        ])
+    );
+    // A directory without a spec is named.
+    let out = albs(&["solve", "order", tmp.path().join("..").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no spec file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

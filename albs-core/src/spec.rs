@@ -45,6 +45,15 @@ pub enum SpecError {
         /// rpmspec's error lines.
         message: String,
     },
+    /// A directory holds no spec file to use.
+    #[error("{dir} has no spec file at its root or in SPECS/{found}")]
+    NoSpec {
+        /// The directory.
+        dir: String,
+        /// The spec files found when there are several and none is named
+        /// after the directory (`: a.spec, b.spec`), else empty.
+        found: String,
+    },
     /// Local I/O failed.
     #[error("{what}: {source}")]
     Io {
@@ -126,6 +135,51 @@ pub async fn query(spec: &Path, platform: &Platform) -> Result<SpecInfo, SpecErr
         build_requires: unique_lines(&build_requires),
         exclusive_arch: field("X:"),
         exclude_arch: field("x:"),
+    })
+}
+
+/// The spec file of a source tree (a git checkout): the one at its root or
+/// in `SPECS/`; when there are several, the one named after the directory.
+pub fn find_spec(dir: &Path) -> Result<std::path::PathBuf, SpecError> {
+    let mut specs = Vec::new();
+    for sub in ["", "SPECS"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "spec") && path.is_file() {
+                specs.push(path);
+            }
+        }
+    }
+    specs.sort();
+    if let [one] = specs.as_slice() {
+        return Ok(one.clone());
+    }
+    let own = dir.canonicalize().ok().and_then(|d| {
+        d.file_name()
+            .map(|n| format!("{}.spec", n.to_string_lossy()))
+    });
+    if let Some(own) = own
+        && let Some(p) = specs
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| *n == *own))
+    {
+        return Ok(p.clone());
+    }
+    let found = if specs.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = specs
+            .iter()
+            .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+            .collect();
+        format!(" named after it (found {})", names.join(", "))
+    };
+    Err(SpecError::NoSpec {
+        dir: dir.display().to_string(),
+        found,
     })
 }
 
@@ -254,6 +308,28 @@ mod tests {
             info.provides
                 .contains(&"hello-extras-devel = 0.3-1.el9".to_owned())
         );
+    }
+
+    #[test]
+    fn spec_found_at_the_root_or_in_specs() {
+        assert_eq!(
+            find_spec(&example("hello")).unwrap(),
+            example("hello/SPECS/hello.spec")
+        );
+        assert_eq!(
+            find_spec(&example("hello-extras")).unwrap(),
+            example("hello-extras/hello-extras.spec")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = find_spec(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("has no spec file at its root or in SPECS/"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("a.spec"), "").unwrap();
+        std::fs::write(dir.path().join("b.spec"), "").unwrap();
+        let err = find_spec(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("(found a.spec, b.spec)"), "{err}");
     }
 
     #[tokio::test]

@@ -461,6 +461,28 @@ pub fn input_from_srpm(path: &Path, produces: Option<&[String]>) -> Result<Order
     })
 }
 
+/// An [`OrderInput`] from a spec query: its BuildRequires, and as what it
+/// produces everything the subpackages provide (each its own
+/// `hello-extras-devel = 0.3-1.el9` among them), so no `produces` needs to
+/// be given.
+pub fn input_from_spec(info: &crate::spec::SpecInfo) -> OrderInput {
+    let mut produces: Vec<String> = info.provides.clone();
+    // rpm provides `name = evr` for every subpackage; a bare name is only
+    // added when that versioned provide is missing, so that versioned
+    // BuildRequires keep their meaning.
+    for name in &info.packages {
+        let own = format!("{name} = ");
+        if !produces.iter().any(|p| p == name || p.starts_with(&own)) {
+            produces.push(name.clone());
+        }
+    }
+    OrderInput {
+        name: info.name.clone(),
+        build_requires: info.build_requires.clone(),
+        produces,
+    }
+}
+
 /// Reads SRPMs into inputs; `produces` overrides, per source package name,
 /// what [`input_from_srpm`] would assume the package produces. A name in
 /// `produces` that matches no SRPM is an error (most likely a typo).

@@ -587,6 +587,15 @@ impl<'p> Solver<'p> {
                         self.add_clause(&[lit(v, false)], Origin::Erase(p));
                         erased.push(p);
                     }
+                    // libsolv's SOLVER_ERASE on a name also keeps the
+                    // available packages of that name out.
+                    let name_id = pool.lookup(name).expect("installed, so interned");
+                    for &q in pool.by_name(name_id) {
+                        if !self.is_installed(q) && self.usable(q) {
+                            let v = self.ensure_var(q, &mut queue);
+                            self.add_clause(&[lit(v, false)], Origin::Erase(q));
+                        }
+                    }
                 }
                 Job::Update(name) => {
                     self.job_names.push(name.clone());
@@ -1172,7 +1181,17 @@ impl<'p> Solver<'p> {
                     ),
                 ),
                 Reason::NotInstalled(n) => (0, format!("{n} is not installed")),
-                Reason::Erase(p) => (3, format!("the job erases {}", pool.nevra(*p))),
+                Reason::Erase(p) if self.is_installed(*p) => {
+                    (3, format!("the job erases {}", pool.nevra(*p)))
+                }
+                Reason::Erase(p) => (
+                    3,
+                    format!(
+                        "the job erases {}, so {} stays out",
+                        pool.str(pool.package(*p).name),
+                        pool.nevra(*p)
+                    ),
+                ),
                 Reason::Keep(p) => (
                     2,
                     format!(
