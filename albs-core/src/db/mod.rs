@@ -30,6 +30,7 @@
 mod common;
 pub mod ledger;
 mod postgres;
+pub mod products;
 pub mod sign;
 mod sqlite;
 
@@ -47,6 +48,7 @@ use crate::source::SourceRef;
 
 pub use ledger::DbLedger;
 pub use postgres::PgStore;
+pub use products::{PendingTask, Product, ProductStore, TaskCount};
 pub use sign::SignStore;
 pub use sqlite::SqliteStore;
 
@@ -234,9 +236,10 @@ impl RetryPolicy {
 pub type LogChunk = crate::api::LogChunk;
 
 /// Persistent state of the build system (signing keys and sign tasks
-/// through [`SignStore`]).
+/// through [`SignStore`], products and web sessions through
+/// [`ProductStore`]).
 #[async_trait]
-pub trait Store: SignStore + Send + Sync {
+pub trait Store: SignStore + ProductStore + Send + Sync {
     /// Creates or replaces a platform.
     async fn put_platform(&self, platform: &Platform) -> Result<(), DbError>;
     /// Every platform, by name.

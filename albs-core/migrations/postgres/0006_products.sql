@@ -1,0 +1,21 @@
+-- Products (a private one hides its builds from everyone but its members
+-- and admins), their members, and web sessions (only the session id's
+-- sha256 is stored). Times are unix microseconds.
+
+CREATE TABLE products (
+    name TEXT PRIMARY KEY,
+    private BOOLEAN NOT NULL
+);
+
+CREATE TABLE product_members (
+    product TEXT NOT NULL REFERENCES products (name) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (product, user_id)
+);
+
+CREATE TABLE web_sessions (
+    session_hash BYTEA PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires BIGINT NOT NULL
+);
+CREATE INDEX queues_product ON queues (product);
