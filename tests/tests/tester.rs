@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use albs_core::build::Sandbox;
 use albs_core::model::Arch;
 use albs_core::platform::Platforms;
 use albs_core::test::{TestReport, TestStage, Tester};
@@ -215,6 +216,8 @@ async fn the_examples_conform_and_dependencies_come_from_a_repository() {
     let rpms = build_examples(tmp.path());
     let tester = RootTester::detect();
     albs_core::conformance::tester(&tester, &rpms).await;
+    // The same without bubblewrap, as on machines where it cannot make a sandbox.
+    albs_core::conformance::tester(&RootTester::new(Sandbox::None), &rpms).await;
 
     // hello-extras alone: hello comes from a createrepo_c repository.
     let repo = tmp.path().join("repo");
@@ -407,9 +410,12 @@ async fn failing_third_party_tests_fail_the_stage_by_name() {
                 "greeter/d-short.py",
                 "print('1..2')\nprint('ok 1 - only one ran')\n",
             ),
+            ("greeter/e-hangs.sh", "echo 1..1\nsleep 600\necho 'ok 1'\n"),
         ],
     );
-    let tester = RootTester::detect().with_tests(tests.display().to_string());
+    let tester = RootTester::detect()
+        .with_tests(tests.display().to_string())
+        .with_test_timeout(std::time::Duration::from_secs(2));
     let report = run(&tester, std::slice::from_ref(&pkg)).await;
     assert!(!report.passed());
     let third = stage(&report, "third-party");
@@ -440,10 +446,18 @@ async fn failing_third_party_tests_fail_the_stage_by_name() {
     );
     assert!(tap.contains("the test ended with exit status: 3"), "{tap}");
     assert!(
-        tap.contains("not ok 4 - greeter-2-1.noarch.rpm: greeter/d-short.py\n"),
+        tap.contains("not ok 5 - greeter-2-1.noarch.rpm: greeter/d-short.py\n"),
         "{tap}"
     );
     assert!(tap.contains("planned 2 tests but 1 ran"), "{tap}");
+    assert!(
+        tap.contains("not ok 4 - greeter-2-1.noarch.rpm: greeter/e-hangs.sh\n"),
+        "{tap}"
+    );
+    assert!(
+        tap.contains("the test ended with a kill after the timeout of 2s"),
+        "{tap}"
+    );
     assert!(
         third.log.contains("greeter/c-exit.sh failed"),
         "{}",

@@ -17,7 +17,7 @@ pub(super) const PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr
 pub(super) struct Ran {
     /// Exit status zero.
     pub success: bool,
-    /// The exit status as text (`exit status: 1`), or the timeout.
+    /// The exit status as text (`exit status: 1`), or the kill after the timeout.
     pub status: String,
     /// Standard output.
     pub stdout: String,
@@ -159,7 +159,7 @@ impl Jail {
             }),
             Err(_) => Ok(Ran {
                 success: false,
-                status: format!("killed after the timeout of {}s", self.timeout.as_secs()),
+                status: format!("a kill after the timeout of {}s", self.timeout.as_secs()),
                 stdout: String::new(),
                 text: String::new(),
             }),
