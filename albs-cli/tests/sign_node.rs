@@ -342,7 +342,10 @@ async fn built_examples_are_signed_by_a_sign_node_and_rpm_accepts_them() {
     // The server refuses a package signed by another key, naming both.
     let t2 = admin.sign_build(b.id, &no_task).await.unwrap();
     let as_signer = Client::new(&server.url, Some(signer_token.clone()));
-    let claim = as_signer.sign_claim(&[fpr1.clone()]).await.unwrap();
+    let claim = as_signer
+        .sign_claim(std::slice::from_ref(&fpr1))
+        .await
+        .unwrap();
     let a = claim.task.expect("the new sign task is claimed");
     assert_eq!(a.task.id, t2.id);
     let (first, name) = &unsigned[0];
