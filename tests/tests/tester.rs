@@ -352,6 +352,41 @@ async fn a_dangling_symlink_fails_integrity_and_a_missing_require_fails_install(
         "nothing runs in a root that was not installed"
     );
 
+    // An ELF whose NEEDED library is nowhere (AutoReq off, so rpm cannot tell).
+    let needlib = fixtures::rpmbuild(
+        &top,
+        "-bb",
+        "needlib",
+        "%global debug_package %{nil}\nName: needlib\nVersion: 1\nRelease: 1\nSummary: s\n\
+         License: MIT\nAutoReq: no\n%description\nd\n%build\n\
+         printf 'int f(void){return 1;}\\n' > f.c\n\
+         gcc -shared -fPIC -Wl,-soname,libalbsgone.so.1 -o libalbsgone.so.1 f.c\n\
+         printf 'int f(void);\\nint main(void){return f();}\\n' > m.c\n\
+         gcc -o needlib m.c ./libalbsgone.so.1\n\
+         %install\ninstall -D -m 0755 needlib %{buildroot}/usr/bin/needlib\n\
+         %files\n/usr/bin/needlib\n",
+    )
+    .rpm
+    .unwrap();
+    let report = run(&RootTester::detect(), &[needlib]).await;
+    assert!(stage(&report, "install").passed, "{report:#?}");
+    let integrity = stage(&report, "integrity");
+    assert!(!integrity.passed);
+    assert!(
+        integrity.tap.contains(
+            "/usr/bin/needlib needs libalbsgone.so.1, found neither in the root nor on the host"
+        ),
+        "{}",
+        integrity.tap
+    );
+    assert!(
+        integrity
+            .log
+            .contains("/usr/bin/needlib needs libc.so.6: host library"),
+        "{}",
+        integrity.log
+    );
+
     // rpm only warns when %post fails; the install stage does not let it pass.
     let post = fixtures::rpmbuild(
         &top,
