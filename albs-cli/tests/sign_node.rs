@@ -605,6 +605,37 @@ async fn the_sign_node_refuses_a_package_the_ledger_does_not_know() {
         "nothing was signed for it"
     );
     assert_eq!(admin.build(b.id).await.unwrap().signed, None);
+
+    // The server fails closed too: a well-signed twin of that package is
+    // refused.
+    let again = admin
+        .sign_build(b.id, &CreateSignTask::default())
+        .await
+        .unwrap();
+    let as_signer = Client::new(&url, Some(signer));
+    let claimed = as_signer
+        .sign_claim(std::slice::from_ref(&fpr))
+        .await
+        .unwrap()
+        .task
+        .expect("the new sign task is claimed");
+    assert_eq!(claimed.task.id, again.id);
+    let raw = tmp.path().join("raw.rpm");
+    admin.download(&rpm.unsigned, &raw).await.unwrap();
+    let key = Keyring::open(&ring)
+        .unwrap()
+        .unlock(&fpr, &Passphrase::from_secret(PASS))
+        .unwrap();
+    let signed = tmp.path().join("signed.rpm");
+    sign_rpm(&raw, &signed, &key).unwrap();
+    let e = as_signer
+        .upload_signed(again.id, &rpm.unsigned, &signed)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+    assert!(e.to_string().contains("ledger"), "{e}");
+    let t = admin.sign_task(again.id).await.unwrap();
+    assert!(t.packages.iter().all(|p| p.signed.is_none()), "{t:#?}");
     stop.cancel();
     served.await.unwrap().unwrap();
 }

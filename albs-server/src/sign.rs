@@ -284,6 +284,7 @@ pub(crate) async fn upload(
                 "sign task {task_id} has no package with sha256 {unsigned}"
             ))
         })?;
+    let built = built_record(&state, &package).await?;
     let key = state
         .store
         .sign_key(&task.fingerprint)
@@ -331,6 +332,7 @@ pub(crate) async fn upload(
         &package,
         &signed,
         &verified.fingerprint,
+        built,
     )
     .await?;
     tracing::info!(task = task_id, node = %node.name, unsigned = %unsigned, signed = %signed, key = %verified.fingerprint, "signed package accepted");
@@ -350,8 +352,24 @@ pub(crate) async fn upload(
     ))
 }
 
+/// The ledger's build record of an unsigned package: a package the ledger
+/// does not know is refused.
+async fn built_record(state: &AppState, package: &SignPackage) -> Result<LedgerRecord, AppError> {
+    for i in state.ledger.find_artifact(&package.unsigned).await? {
+        if let Some(e) = state.ledger.get(i).await?
+            && matches!(e.record.kind, RecordKind::Rpm | RecordKind::Srpm)
+        {
+            return Ok(e.record);
+        }
+    }
+    Err(AppError::Forbidden(format!(
+        "package {} (sha256 {}) has no build record in the ledger; it is not signed",
+        package.name, package.unsigned
+    )))
+}
+
 /// Appends the ledger record of a signed package (once per sign task), made
-/// from the unsigned package's build record; returns its index.
+/// from the unsigned package's build record `built`; returns its index.
 async fn record(
     state: &AppState,
     host: &str,
@@ -359,6 +377,7 @@ async fn record(
     package: &SignPackage,
     signed: &Sha256,
     fingerprint: &str,
+    built: LedgerRecord,
 ) -> Result<u64, AppError> {
     for i in state.ledger.find_artifact(signed).await? {
         if let Some(e) = state.ledger.get(i).await?
@@ -368,21 +387,6 @@ async fn record(
             return Ok(e.index);
         }
     }
-    let mut built = None;
-    for i in state.ledger.find_artifact(&package.unsigned).await? {
-        if let Some(e) = state.ledger.get(i).await?
-            && matches!(e.record.kind, RecordKind::Rpm | RecordKind::Srpm)
-        {
-            built = Some(e.record);
-            break;
-        }
-    }
-    let Some(built) = built else {
-        return Err(AppError::Conflict(format!(
-            "package {} (sha256 {}) has no build record in the ledger; it is not signed",
-            package.name, package.unsigned
-        )));
-    };
     let rec = LedgerRecord {
         kind: RecordKind::SignedRpm,
         artifact: Some(*signed),

@@ -292,8 +292,10 @@ impl SignNode {
             match ran {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
-                Err(SignNodeError::Client(e)) if e.status().is_none_or(|s| s >= 500) => {
-                    tracing::warn!(error = %e, "the server is unavailable; retrying");
+                Err(SignNodeError::Client(e)) if !matches!(e.status(), Some(401 | 403)) => {
+                    // The server is down, or the task's lease was lost to
+                    // another node: try again later.
+                    tracing::warn!(error = %e, "sign task not finished; retrying");
                 }
                 Err(e) => return Err(e),
             }
