@@ -4,6 +4,7 @@
 //! and returns TAP results with logs. [`IntegrityTester`] is the first real
 //! stage: `rpm -K --nosignature` on every package, which checks header and
 //! payload digests. [`ScriptedTester`] replays given reports for tests.
+//! [`crate::tester::RootTester`] runs every stage in a fresh install root.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -685,34 +685,41 @@ impl RootTester {
         let mut log = String::new();
         let home = work.join("rpmlint-home");
         std::fs::create_dir_all(&home).map_err(io_err(format!("create {}", home.display())))?;
+        // One run for the whole set; its lines start with `name.arch:`.
+        let mut jail = self.jail(RPM_TIMEOUT).rw(&home).env("HOME", &home);
         for p in pkgs {
-            let dir = p.path.parent().unwrap_or(Path::new("/"));
-            let ran = self
-                .jail(RPM_TIMEOUT)
-                .ro(dir)
-                .rw(&home)
-                .env("HOME", &home)
-                .run("rpmlint", [p.path.clone().into_os_string()])
-                .await;
-            match ran {
-                Ok(r) => {
-                    log.push_str(&format!("== rpmlint {} ({})\n{}", p.file, r.status, r.text));
-                    let summary = r
-                        .text
-                        .lines()
-                        .rev()
-                        .find(|l| l.contains("errors") || l.contains("badness"))
-                        .unwrap_or(&r.status)
-                        .trim()
-                        .to_owned();
+            jail = jail.ro(p.path.parent().unwrap_or(Path::new("/")));
+        }
+        let ran = jail
+            .run(
+                "rpmlint",
+                pkgs.iter().map(|p| p.path.clone().into_os_string()),
+            )
+            .await;
+        match ran {
+            Ok(r) => {
+                log.push_str(&format!("rpmlint ({})\n{}", r.status, r.text));
+                for p in pkgs {
+                    let prefix = format!("{}.{}: ", p.name, p.arch);
+                    let count = |kind: &str| {
+                        r.text
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with(&prefix) && l[prefix.len()..].starts_with(kind)
+                            })
+                            .count()
+                    };
+                    let (errors, warnings) = (count("E: "), count("W: "));
                     tap.todo(
-                        r.success,
+                        errors == 0,
                         &p.file,
-                        &format!("rpmlint is informative: {summary}"),
+                        &format!("rpmlint is informative: {errors} errors, {warnings} warnings"),
                     );
                 }
-                Err(e) => {
-                    log.push_str(&format!("rpmlint cannot run: {e}\n"));
+            }
+            Err(e) => {
+                log.push_str(&format!("rpmlint cannot run: {e}\n"));
+                for p in pkgs {
                     tap.skip(&p.file, "rpmlint is not installed");
                 }
             }
