@@ -43,9 +43,13 @@ echo "== the same packages through the server and a local build node"
 server_data="$data/server"
 rm -rf "$server_data"
 port=$((20000 + RANDOM % 30000))
-"$albs" --data "$server_data" server --with-node --listen "127.0.0.1:$port" \
-    --lookaside "$fixtures/lookaside" 2>"$data/server.log" &
+# The checkpoint signing key lives in the environment only, never in a file.
+ledger_key=$("$albs" ledger keygen --name albs.demo/ledger 2>"$data/ledger-verifier-key")
+verifier_key=$(awk '{print $NF}' "$data/ledger-verifier-key")
+ALBS_LEDGER_KEY="$ledger_key" "$albs" --data "$server_data" server --with-node \
+    --listen "127.0.0.1:$port" --lookaside "$fixtures/lookaside" 2>"$data/server.log" &
 server_pid=$!
+unset ledger_key
 trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/api/v1/platforms" >/dev/null && break
@@ -60,4 +64,7 @@ export ALBS_TOKEN
 for f in "$data"/server-results/*.rpm; do
     rpm -K --nosignature "$f"
 done
+echo
+echo "== the server's ledger, checked here against its signed checkpoint"
+"$albs" ledger verify --server "$ALBS_SERVER" --key "$verifier_key" | tail -n 1
 kill $server_pid

@@ -289,34 +289,49 @@ pub trait LedgerExt: Ledger {
 
 impl<T: Ledger + ?Sized> LedgerExt for T {}
 
+/// The records of a ledger in memory: their canonical bytes back to back
+/// (one allocation for the lot, no per-record clone on append), the tree
+/// of their leaf hashes and the artifact lookup.
 #[derive(Default)]
 struct Index {
     tree: CompactTree,
-    records: Vec<LedgerRecord>,
+    bytes: Vec<u8>,
+    /// Where record `i` ends in `bytes`.
+    ends: Vec<usize>,
     by_artifact: HashMap<Sha256, Vec<u64>>,
 }
 
 impl Index {
-    fn push(&mut self, record: LedgerRecord, leaf: TreeHash) -> Appended {
+    fn push(&mut self, bytes: &[u8], artifact: Option<Sha256>, leaf: TreeHash) -> Appended {
         let index = self.tree.len();
-        if let Some(a) = record.artifact {
+        if let Some(a) = artifact {
             self.by_artifact.entry(a).or_default().push(index);
         }
         self.tree.push(leaf);
-        self.records.push(record);
+        self.bytes.extend_from_slice(bytes);
+        self.ends.push(self.bytes.len());
         Appended {
             index,
             leaf_hash: leaf,
         }
     }
 
-    fn get(&self, index: u64) -> Option<Entry> {
-        let i = usize::try_from(index).ok()?;
-        Some(Entry {
+    fn record_bytes(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
+        let Some(i) = usize::try_from(index).ok().filter(|&i| i < self.ends.len()) else {
+            return Ok(None);
+        };
+        let record = serde_json::from_slice(self.record_bytes(i))
+            .map_err(|e| LedgerError::Backend(format!("record {index} no longer parses: {e}")))?;
+        Ok(Some(Entry {
             index,
-            leaf_hash: *self.tree.leaves().get(i)?,
-            record: self.records[i].clone(),
-        })
+            leaf_hash: self.tree.leaves()[i],
+            record,
+        }))
     }
 
     fn leaves(&self, start: u64, end: u64) -> Vec<TreeHash> {
@@ -361,15 +376,25 @@ impl MemoryLedger {
 #[async_trait]
 impl Ledger for MemoryLedger {
     async fn append(&self, record: &LedgerRecord) -> Result<Appended, LedgerError> {
-        let leaf = leaf_hash(&record.canonical_bytes());
+        let bytes = record.canonical_bytes();
+        let leaf = leaf_hash(&bytes);
         Ok(self
             .index
             .lock()
             .expect("ledger lock")
-            .push(record.clone(), leaf))
+            .push(&bytes, record.artifact, leaf))
+    }
+    async fn append_batch(&self, records: &[LedgerRecord]) -> Result<Vec<Appended>, LedgerError> {
+        let encoded = encode_batch(records);
+        let mut index = self.index.lock().expect("ledger lock");
+        Ok(records
+            .iter()
+            .zip(&encoded)
+            .map(|(r, (bytes, leaf))| index.push(bytes, r.artifact, *leaf))
+            .collect())
     }
     async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
-        Ok(self.index.lock().expect("ledger lock").get(index))
+        self.index.lock().expect("ledger lock").get(index)
     }
     async fn size(&self) -> Result<u64, LedgerError> {
         Ok(self.index.lock().expect("ledger lock").size())
@@ -449,7 +474,7 @@ impl FileLedger {
             }
             let record: LedgerRecord =
                 serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-            index.push(record, want);
+            index.push(json.as_bytes(), record.artifact, want);
             good_len += n as u64;
         }
         drop(reader);
@@ -479,16 +504,17 @@ impl Ledger for FileLedger {
     /// One write and one fsync for the whole batch; if either fails the file
     /// is cut back to where it was and nothing is appended.
     async fn append_batch(&self, records: &[LedgerRecord]) -> Result<Vec<Appended>, LedgerError> {
-        let mut lines = Vec::with_capacity(records.len() * 512);
-        let mut leaves = Vec::with_capacity(records.len());
-        for record in records {
-            let json = record.canonical_bytes();
-            let leaf = leaf_hash(&json);
-            lines.extend_from_slice(hex::encode(leaf).as_bytes());
-            lines.push(b' ');
-            lines.extend_from_slice(&json);
-            lines.push(b'\n');
-            leaves.push(leaf);
+        let encoded = encode_batch(records);
+        let len: usize = encoded.iter().map(|(json, _)| json.len() + 66).sum();
+        let mut lines = vec![0u8; len];
+        let mut at = 0;
+        for (json, leaf) in &encoded {
+            hex::encode_to_slice(leaf, &mut lines[at..at + 64]).expect("64 hex digits");
+            lines[at + 64] = b' ';
+            lines[at + 65..at + 65 + json.len()].copy_from_slice(json);
+            at += 65 + json.len();
+            lines[at] = b'\n';
+            at += 1;
         }
         let mut state = self.state.lock().expect("ledger lock");
         let (file, index) = &mut *state;
@@ -512,12 +538,12 @@ impl Ledger for FileLedger {
         }
         Ok(records
             .iter()
-            .zip(leaves)
-            .map(|(r, leaf)| index.push(r.clone(), leaf))
+            .zip(&encoded)
+            .map(|(r, (json, leaf))| index.push(json, r.artifact, *leaf))
             .collect())
     }
     async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
-        Ok(self.state.lock().expect("ledger lock").1.get(index))
+        self.state.lock().expect("ledger lock").1.get(index)
     }
     async fn size(&self) -> Result<u64, LedgerError> {
         Ok(self.state.lock().expect("ledger lock").1.size())

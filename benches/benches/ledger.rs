@@ -1,24 +1,27 @@
 //! Criterion benchmarks of the ledger's durable appends and its proofs:
-//! appends per second into a `FileLedger` in batches of 1 to 1000 (one write
-//! and one fsync per batch), and the time to produce an inclusion proof, a
-//! consistency proof and a tree head at one million records, against the
-//! rehash-everything baseline.
+//! appends per second into a `FileLedger` in batches of 1 to 10,000 (one
+//! write and one fsync per batch), into the Store's ledger on SQLite and,
+//! when `ALBS_TEST_DATABASE_URL` is set, PostgreSQL (one transaction per
+//! batch), and the time to produce an inclusion proof, a consistency proof
+//! and a tree head at one million records (in memory and in SQLite),
+//! against the rehash-everything baseline.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use albs_benches::{Rng, block_on, leaves, sample_record};
+use albs_core::db::{PgStore, SqliteStore};
 use albs_core::ledger::{FileLedger, Ledger, LedgerExt, LedgerRecord, MemoryLedger};
 use albs_core::merkle;
 use criterion::{Criterion, Throughput};
 
-/// Records appended to a `FileLedger` in batches of 1, 10, 100 and 1000.
+/// Records appended to a `FileLedger` in batches of 1 to 10,000.
 fn bench_file_append(c: &mut Criterion) {
-    let records: Vec<LedgerRecord> = (0..10_000).map(sample_record).collect();
+    let records: Vec<LedgerRecord> = (0..20_000).map(sample_record).collect();
     let mut g = c.benchmark_group("ledger_file_append");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(6));
-    for batch in [1usize, 10, 100, 1000] {
+    for batch in [1usize, 10, 100, 1000, 10_000] {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ledger = FileLedger::open(dir.path()).expect("opening the ledger");
         let mut at = 0;
@@ -35,6 +38,98 @@ fn bench_file_append(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Appends to a Store ledger in batches, one group per backend.
+fn bench_db_append(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    ledger: &dyn Ledger,
+) {
+    let records: Vec<LedgerRecord> = (0..20_000).map(sample_record).collect();
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    for batch in [1usize, 100, 1000, 10_000] {
+        let mut at = 0;
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function(format!("batch_{batch}"), |b| {
+            b.iter(|| {
+                if at + batch > records.len() {
+                    at = 0;
+                }
+                let chunk = &records[at..at + batch];
+                at += batch;
+                rt.block_on(ledger.append_batch(black_box(chunk)))
+                    .expect("appending")
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The Store's ledger on SQLite (a file, WAL) and on PostgreSQL when
+/// `ALBS_TEST_DATABASE_URL` is set (in a schema of its own, dropped after).
+fn bench_store_ledgers(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = rt
+        .block_on(SqliteStore::open(&dir.path().join("albs.db")))
+        .expect("opening SQLite");
+    let ledger = rt.block_on(store.ledger()).expect("the SQLite ledger");
+    bench_db_append(c, &rt, "ledger_sqlite_append", &ledger);
+
+    // Proofs at 1M records: the cached tree plus one query for new rows.
+    const SIZE: u64 = 1_000_000;
+    let records: Vec<LedgerRecord> = (0..10_000).map(sample_record).collect();
+    let mut n = rt.block_on(ledger.size()).expect("size");
+    while n < SIZE {
+        let take = (SIZE - n).min(records.len() as u64) as usize;
+        rt.block_on(ledger.append_batch(&records[..take]))
+            .expect("appending");
+        n += take as u64;
+    }
+    let mut rng = Rng::new(0x5e1f);
+    let mut g = c.benchmark_group("ledger_sqlite_proof_1M");
+    g.bench_function("inclusion_proof", |b| {
+        b.iter(|| {
+            let i = rng.below(SIZE);
+            rt.block_on(ledger.inclusion_proof(black_box(i), SIZE))
+                .expect("proof")
+        })
+    });
+    g.bench_function("get_record", |b| {
+        b.iter(|| {
+            let i = rng.below(SIZE);
+            rt.block_on(ledger.get(black_box(i))).expect("record")
+        })
+    });
+    g.sample_size(10);
+    g.bench_function("open_1M", |b| {
+        b.iter(|| rt.block_on(store.ledger()).expect("the SQLite ledger"))
+    });
+    g.finish();
+
+    if let Ok(url) = std::env::var("ALBS_TEST_DATABASE_URL") {
+        let schema = format!("albs_bench_ledger_{}", std::process::id());
+        let pg = rt
+            .block_on(PgStore::connect_schema(&url, &schema))
+            .expect("connecting to PostgreSQL");
+        let ledger = rt.block_on(pg.ledger()).expect("the PostgreSQL ledger");
+        bench_db_append(c, &rt, "ledger_postgres_append", &ledger);
+        rt.block_on(pg.drop_schema()).expect("dropping the schema");
+    } else {
+        eprintln!("ledger_postgres_append: skipped, ALBS_TEST_DATABASE_URL is not set");
+    }
 }
 
 /// Proofs and heads at 1M records, from the ledger's subtree hashes and from
@@ -91,6 +186,7 @@ fn main() {
     // group function needs no doc comment of its own.
     let mut c = Criterion::default().configure_from_args();
     bench_file_append(&mut c);
+    bench_store_ledgers(&mut c);
     bench_proofs(&mut c);
     c.final_summary();
 }
