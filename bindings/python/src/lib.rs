@@ -27,6 +27,7 @@ use albs_core::source::SourceRef;
 
 #[cfg(feature = "python")]
 pub mod py;
+pub mod repo;
 
 /// Every failure of the facade, one variant per Python exception class.
 #[derive(Debug)]

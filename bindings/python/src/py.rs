@@ -391,6 +391,65 @@ impl Client {
     }
 }
 
+/// Writes rpm-md repodata for `rpms` into `dir` in one go.
+#[pyfunction]
+fn write_repo<'py>(
+    py: Python<'py>,
+    dir: PathBuf,
+    rpms: Vec<PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = py.detach(|| crate::repo::write_repo(&dir, &rpms)).py(py)?;
+    json_to_py(py, &v)
+}
+
+/// Checks the metadata files of the repository in `dir` against repomd.xml.
+#[pyfunction]
+fn verify_repo<'py>(py: Python<'py>, dir: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let v = py.detach(|| crate::repo::verify_repo(&dir)).py(py)?;
+    json_to_py(py, &v)
+}
+
+/// A repository under incremental, atomic publishing.
+#[pyclass(module = "albs")]
+pub struct Repo(crate::repo::Repository);
+
+#[pymethods]
+impl Repo {
+    #[new]
+    #[pyo3(signature = (dir, compression = None))]
+    fn new(py: Python<'_>, dir: PathBuf, compression: Option<String>) -> PyResult<Self> {
+        py.detach(|| crate::repo::Repository::open(&dir, compression.as_deref()))
+            .py(py)
+            .map(Repo)
+    }
+    /// Adds (or updates) package files inside the repository; returns their NEVRAs.
+    fn add(&mut self, py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Vec<String>> {
+        let r = &mut self.0;
+        py.detach(|| r.add(&paths)).py(py)
+    }
+    /// Removes packages by NEVRA or path; returns the NEVRAs removed.
+    fn remove(&mut self, py: Python<'_>, specs: Vec<String>) -> PyResult<Vec<String>> {
+        let r = &mut self.0;
+        py.detach(|| r.remove(&specs)).py(py)
+    }
+    /// Publishes: new metadata first, repomd.xml last.
+    fn publish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = &mut self.0;
+        let v = py.detach(|| r.publish()).py(py)?;
+        json_to_py(py, &v)
+    }
+    /// Serves the previous generation again, byte for byte.
+    fn revert<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = &mut self.0;
+        let v = py.detach(|| r.revert()).py(py)?;
+        json_to_py(py, &v)
+    }
+    /// (nevra, href, sha256) of every package in the working set.
+    fn packages(&self) -> Vec<(String, String, String)> {
+        self.0.packages()
+    }
+}
+
 /// The build order of source packages given as (name, BuildRequires, provides).
 #[pyfunction]
 fn build_order<'py>(
@@ -440,6 +499,9 @@ fn albs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_record, m)?)?;
     m.add_function(wrap_pyfunction!(audit, m)?)?;
     m.add_function(wrap_pyfunction!(build_order, m)?)?;
+    m.add_function(wrap_pyfunction!(write_repo, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_repo, m)?)?;
+    m.add_class::<Repo>()?;
     m.add_function(wrap_pyfunction!(build_order_srpms, m)?)?;
     Ok(())
 }

@@ -13,6 +13,7 @@ from albs._albs import (
     Nevra,
     ParseError,
     Pool,
+    Repo,
     RepoError,
     UnreachableError,
     UnsatisfiableError,
@@ -25,6 +26,8 @@ from albs._albs import (
     vercmp,
     verify_checkpoint,
     verify_record,
+    verify_repo,
+    write_repo,
 )
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Nevra",
     "ParseError",
     "Pool",
+    "Repo",
     "RepoError",
     "UnreachableError",
     "UnsatisfiableError",
@@ -48,4 +52,6 @@ __all__ = [
     "vercmp",
     "verify_checkpoint",
     "verify_record",
+    "verify_repo",
+    "write_repo",
 ]

@@ -13,6 +13,7 @@ __all__ = [
     "Nevra",
     "ParseError",
     "Pool",
+    "Repo",
     "RepoError",
     "UnreachableError",
     "UnsatisfiableError",
@@ -23,8 +24,10 @@ __all__ = [
     "read_header",
     "sha256_file",
     "vercmp",
+    "verify_repo",
     "verify_checkpoint",
     "verify_record",
+    "write_repo",
 ]
 
 _Path = str | PathLike[str]
@@ -181,3 +184,25 @@ def build_order_srpms(
     paths: Sequence[_Path], produces: dict[str, list[str]] | None = None
 ) -> dict[str, Any]:
     """Build order of SRPM files; produces maps a source name to its binary provides."""
+
+def write_repo(dir: _Path, rpms: Sequence[_Path]) -> dict[str, Any]:
+    """Writes rpm-md repodata for rpms into dir: {"packages", "repomd", "data"}."""
+
+def verify_repo(dir: _Path) -> list[dict[str, Any]]:
+    """Checks every metadata file repomd.xml names; raises RepoError naming the bad one."""
+
+@final
+class Repo:
+    """A repository under incremental, atomic publishing (holds its lock while open)."""
+
+    def __new__(cls, dir: _Path, compression: str | None = None) -> Self: ...
+    def add(self, paths: Sequence[_Path]) -> list[str]:
+        """Adds (or updates) package files inside the repository; returns their NEVRAs."""
+    def remove(self, specs: list[str]) -> list[str]:
+        """Removes packages by NEVRA or path; returns the NEVRAs removed."""
+    def publish(self) -> dict[str, Any]:
+        """Publishes: new metadata first, repomd.xml last."""
+    def revert(self) -> dict[str, Any]:
+        """Serves the previous generation again, byte for byte."""
+    def packages(self) -> list[tuple[str, str, str]]:
+        """(nevra, href, sha256) of every package in the working set."""
