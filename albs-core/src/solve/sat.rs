@@ -195,6 +195,8 @@ pub struct Solver<'p> {
     updates: Vec<(PkgId, Vec<PkgId>)>,
     /// Per solve: installed packages not erased by a job, in id order.
     keeps: Vec<PkgId>,
+    /// Per solve: packages a job names one by one.
+    job_pkgs: Vec<PkgId>,
 }
 
 /// Names and provides that make a package install-only, as dnf's
@@ -272,6 +274,7 @@ impl<'p> Solver<'p> {
             obsoleted_by: Default::default(),
             updates: Vec::new(),
             keeps: Vec::new(),
+            job_pkgs: Vec::new(),
         }
         .with_installonly()
     }
@@ -538,6 +541,7 @@ impl<'p> Solver<'p> {
         self.job_names.clear();
         self.updates.clear();
         self.keeps.clear();
+        self.job_pkgs.clear();
     }
 
     /// Builds the rules of everything reachable from the job.
@@ -570,6 +574,7 @@ impl<'p> Solver<'p> {
                 }
                 Job::InstallPkg(p) => {
                     self.job_names.push(pool.nevra(*p));
+                    self.job_pkgs.push(*p);
                     if pool.arch_score(*p) == 0 {
                         return Err(self.problem(vec![Reason::WrongArch(*p)]));
                     }
@@ -621,6 +626,13 @@ impl<'p> Solver<'p> {
             self.ensure_var(p, &mut queue);
             if erased.binary_search(&p).is_err() {
                 self.keeps.push(p);
+                // What may replace it is reached too: a kept package may
+                // have to move to a newer version to let a job through.
+                if !self.is_installonly(p) {
+                    for q in self.replacements(p) {
+                        self.ensure_var(q, &mut queue);
+                    }
+                }
             }
         }
         for p in update {
@@ -772,14 +784,9 @@ impl<'p> Solver<'p> {
                     }
                 }
             }
-            // rpm applies obsoletes when it installs the obsoleting package,
-            // so those of a package already installed do nothing.
-            let obsoletes = if self.is_installed(p) {
-                &[][..]
-            } else {
-                pool.deps(p, DepKind::Obsoletes)
-            };
-            for &dep in obsoletes {
+            // Obsoletes of installed packages apply too (libsolv's default,
+            // `noinstalledobsoletes` off): an obsoleted package stays out.
+            for &dep in pool.deps(p, DepKind::Obsoletes) {
                 let name = pool.dep(dep).name;
                 for &q in pool.by_name(name) {
                     let qv = self.var_of_pkg[q.index()];
@@ -836,7 +843,8 @@ impl<'p> Solver<'p> {
     }
 
     /// Packages that may take an installed package's place: same name with
-    /// an allowed arch change (any EVR: a job may downgrade), or obsoleting it.
+    /// an allowed arch change and an EVR not lower (lower only when a job
+    /// asks for that very package: a downgrade), or obsoleting it.
     fn replacements(&self, p: PkgId) -> Vec<PkgId> {
         let pool = self.pool;
         let pk = pool.package(p);
@@ -846,10 +854,12 @@ impl<'p> Solver<'p> {
             .iter()
             .copied()
             .filter(|&q| {
+                let qk = pool.package(q);
                 q != p
                     && self.usable(q)
                     && !self.is_installed(q)
-                    && super::arch::arch_change_allowed(from, pool.str(pool.package(q).arch))
+                    && super::arch::arch_change_allowed(from, pool.str(qk.arch))
+                    && (!pool.evr_cmp(qk.evr, pk.evr).is_lt() || self.job_pkgs.contains(&q))
             })
             .collect();
         for &q in self
@@ -862,7 +872,13 @@ impl<'p> Solver<'p> {
                 .deps(q, DepKind::Obsoletes)
                 .iter()
                 .any(|&d| pool.name_matches(p, d));
-            if hit && q != p && self.usable(q) && !self.is_installed(q) && !out.contains(&q) {
+            if hit
+                && q != p
+                && self.usable(q)
+                && !self.is_installed(q)
+                && super::arch::arch_change_allowed(from, pool.str(pool.package(q).arch))
+                && !out.contains(&q)
+            {
                 out.push(q);
             }
         }
@@ -883,7 +899,20 @@ impl<'p> Solver<'p> {
                 qk.name != pk.name || pool.evr_cmp(qk.evr, pk.evr).is_gt()
             })
             .collect();
-        out.sort_by(|&a, &b| self.better(b, a, Some(pk.name)));
+        // Highest EVR first; among equals, the installed package's own arch
+        // (libsolv keeps an i686 package i686 rather than moving it to
+        // noarch), then the policy order.
+        out.sort_by(|&a, &b| {
+            let (ak, bk) = (pool.package(a), pool.package(b));
+            let same = |k: &super::pool::Package| k.name == pk.name;
+            let evr = if same(ak) && same(bk) {
+                pool.evr_cmp(bk.evr, ak.evr)
+            } else {
+                Ordering::Equal
+            };
+            evr.then_with(|| (bk.arch == pk.arch).cmp(&(ak.arch == pk.arch)))
+                .then_with(|| self.better(b, a, Some(pk.name)))
+        });
         out
     }
 
