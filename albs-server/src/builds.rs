@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson, ApiPath, UserAuth};
+use crate::extract::{AdminAuth, ApiJson, ApiPath, Reader, UserAuth};
 use crate::validate;
 use crate::{AppState, now};
 
@@ -93,10 +93,14 @@ pub(crate) async fn create_build(
 /// `GET /api/v1/builds?…`.
 pub(crate) async fn list_builds(
     State(state): State<AppState>,
+    Reader(reader): Reader,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BuildPage>, AppError> {
     let q = validate::build_query(raw.as_deref())?;
-    Ok(Json(state.store.list_builds(&q).await?))
+    let page = state.store.list_builds(&q).await?;
+    Ok(Json(
+        crate::web::access::visible_page(&state, reader.as_ref(), page).await?,
+    ))
 }
 
 async fn find_build(state: &AppState, id: u64) -> Result<Build, AppError> {
@@ -110,9 +114,12 @@ async fn find_build(state: &AppState, id: u64) -> Result<Build, AppError> {
 /// `GET /api/v1/builds/{id}`.
 pub(crate) async fn get_build(
     State(state): State<AppState>,
+    Reader(reader): Reader,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Build>, AppError> {
-    Ok(Json(find_build(&state, id).await?))
+    let build = find_build(&state, id).await?;
+    crate::web::access::check_build(&state, reader.as_ref(), &build).await?;
+    Ok(Json(build))
 }
 
 /// The build `id`, when `user` may change it (its owner or an admin).
@@ -177,9 +184,11 @@ pub(crate) async fn delete_build(
 /// `GET /api/v1/tasks/{id}/log?from=N&limit=M`.
 pub(crate) async fn read_log(
     State(state): State<AppState>,
+    Reader(reader): Reader,
     ApiPath(id): ApiPath<u64>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LogChunk>, AppError> {
     let (from, limit) = validate::log_query(raw.as_deref(), MAX_LOG_READ)?;
+    crate::web::access::visible_task(&state, reader.as_ref(), id).await?;
     Ok(Json(state.store.read_log(id, from, limit).await?))
 }

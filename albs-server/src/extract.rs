@@ -130,6 +130,35 @@ impl FromRequestParts<AppState> for UserAuth {
     }
 }
 
+/// Who reads: the user of the bearer token when the request has one (an
+/// unknown or expired token is refused, a node's reads anonymously), else
+/// the user of the web session cookie, else `None` (anonymous; an unknown
+/// or expired session reads anonymously).
+pub(crate) struct Reader(pub Option<User>);
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            return match UserAuth::from_request_parts(parts, state).await {
+                Ok(UserAuth(user)) => Ok(Reader(Some(user))),
+                // A build node's token reads what anonymous readers read.
+                Err(AppError::Forbidden(_)) => Ok(Reader(None)),
+                Err(e) => Err(e),
+            };
+        }
+        let Some(session) = crate::web::session_cookie(&parts.headers) else {
+            return Ok(Reader(None));
+        };
+        let user = state
+            .store
+            .user_by_web_session(&hash_token(&session), now())
+            .await?;
+        Ok(Reader(user))
+    }
+}
+
 /// A request made with a valid token of an admin user.
 pub(crate) struct AdminAuth(pub User);
 

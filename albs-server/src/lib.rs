@@ -14,6 +14,11 @@
 //!
 //! Authentication is `Authorization: Bearer <token>`; only the token's
 //! sha256 is stored and looked up, and request headers are never logged.
+//!
+//! Beside the API, read-only web pages (the build feed at `/`, builds,
+//! following task logs, nodes and the queue), `GET /metrics` in the
+//! Prometheus text format, and private products whose builds only their
+//! members and admins read (web sign-in with an API token at `/login`).
 #![deny(missing_docs)]
 
 mod artifacts;
@@ -22,9 +27,11 @@ mod error;
 mod extract;
 mod ledger_api;
 pub mod listener;
+mod metrics;
 mod node;
 mod sign;
 mod validate;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -194,6 +201,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/ledger/proof/consistency",
             get(ledger_api::consistency),
         )
+        .route(
+            "/api/v1/products",
+            get(web::products::list_products).post(web::products::create_product),
+        )
+        .route(
+            "/api/v1/products/{name}/members",
+            post(web::products::add_member),
+        )
+        .route("/metrics", get(metrics::metrics))
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
