@@ -134,7 +134,7 @@ async fn examples_pass_every_stage_and_uninstall_empties_the_rpm_db() {
     let tests = tests_repo(&tmp.path().join("tests-git"), PASSING_TESTS);
     let work = tmp.path().join("work");
     let tester = RootTester::detect()
-        .with_tests(tests.display().to_string())
+        .with_tests(format!("{}#main", tests.display()))
         .with_work_dir(&work);
     let report = run(&tester, &rpms).await;
     let names: Vec<&str> = report.stages.iter().map(|s| s.name.as_str()).collect();
@@ -172,6 +172,11 @@ async fn examples_pass_every_stage_and_uninstall_empties_the_rpm_db() {
         integrity.log
     );
     let third = stage(&report, "third-party");
+    assert!(
+        third.log.contains("third-party tests cloned from "),
+        "{}",
+        third.log
+    );
     for t in [
         "hello/01-greets.sh",
         "hello/02-tap.sh",
@@ -507,6 +512,18 @@ async fn failing_third_party_tests_fail_the_stage_by_name() {
     assert!(
         third.log.contains("no TAP here"),
         "the log is kept: {}",
+        third.log
+    );
+
+    // A branch that does not exist: the stage fails and says what could not be cloned.
+    let tester = RootTester::detect().with_tests(format!("{}#no-such-branch", tests.display()));
+    let report = run(&tester, std::slice::from_ref(&pkg)).await;
+    let third = stage(&report, "third-party");
+    assert!(!third.passed);
+    assert!(
+        third.log.contains("git clone of the tests from ")
+            && third.log.contains("#no-such-branch failed"),
+        "{}",
         third.log
     );
 }

@@ -97,7 +97,8 @@ impl RootTester {
     }
 
     /// Takes third-party tests from `source`: a git URL or a directory (a
-    /// git repository is cloned, a plain directory used as it is).
+    /// git repository is cloned, a plain directory used as it is). A
+    /// `#REF` suffix clones that branch or tag instead of the default branch.
     pub fn with_tests(mut self, source: impl Into<String>) -> Self {
         self.tests = Some(source.into());
         self
@@ -1046,13 +1047,30 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
 /// Gets the tests: a git repository is cloned into `into`, a plain directory
 /// used as it is. Returns the directory and a log line, or why it failed.
 async fn fetch_tests(source: &str, into: &Path) -> Result<(PathBuf, String), String> {
-    let local = Path::new(source);
-    if local.is_dir() && !local.join(".git").exists() && !local.join("HEAD").exists() {
+    let (location, git_ref) = match source.rsplit_once('#') {
+        Some((l, r)) if !r.is_empty() && !Path::new(source).exists() => (l, Some(r)),
+        _ => (source, None),
+    };
+    let local = Path::new(location);
+    if git_ref.is_none()
+        && local.is_dir()
+        && !local.join(".git").exists()
+        && !local.join("HEAD").exists()
+    {
         let dir = std::path::absolute(local).unwrap_or_else(|_| local.to_owned());
         return Ok((dir, format!("third-party tests from directory {source}\n")));
     }
+    if let Some(r) = git_ref {
+        crate::source::check_ref_name(r).map_err(|e| format!("tests ref {r} is refused: {e}\n"))?;
+    }
+    if !local.is_dir() {
+        crate::source::check_location(location)
+            .map_err(|e| format!("tests location {location} is refused: {e}\n"))?;
+    }
     let out = tokio::process::Command::new("git")
         .args(["clone", "--quiet", "--depth", "1"])
+        .args(git_ref.map(|r| format!("--branch={r}")))
+        .arg("--")
         .arg(if local.is_dir() {
             format!(
                 "file://{}",
@@ -1061,7 +1079,7 @@ async fn fetch_tests(source: &str, into: &Path) -> Result<(PathBuf, String), Str
                     .display()
             )
         } else {
-            source.to_owned()
+            location.to_owned()
         })
         .arg(into)
         .env("GIT_TERMINAL_PROMPT", "0")
