@@ -39,4 +39,5 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not installed; install a Rust toolchain (1.94 or newer) with rustup" >&2
     exit 1
 fi
+bash "$(dirname "$0")/py-tools.sh"   # CycloneDX and SPDX validators for the SBOM tests (venv in target/py-tools)
 echo "setup: ready ($(rpm --version), $(bwrap --version), $(cargo --version))"
