@@ -1025,6 +1025,28 @@ mod tests {
         assert!(s.active_sign_key(&platform, None).await.unwrap().is_none());
     }
 
+    #[test]
+    fn records_without_a_signature_keep_their_bytes() {
+        use crate::ledger::{LedgerRecord, RecordKind, SignatureInfo};
+        let plain = crate::conformance::sample_record(3);
+        let bytes = plain.canonical_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains("signature"), "{text}");
+        let back: LedgerRecord = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back.canonical_bytes(), bytes);
+        let mut signed = plain.clone();
+        signed.kind = RecordKind::SignedRpm;
+        signed.signature = Some(SignatureInfo {
+            unsigned: Sha256([5; 32]),
+            fingerprint: "AAAA".into(),
+        });
+        let text = String::from_utf8(signed.canonical_bytes()).unwrap();
+        assert!(text.contains(r#""kind":"signed_rpm""#), "{text}");
+        assert!(text.contains(r#""fingerprint":"AAAA""#), "{text}");
+        let back: LedgerRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, signed);
+    }
+
     #[tokio::test]
     async fn sign_rules_on_sqlite() {
         let s = SqliteStore::memory().await.unwrap();
