@@ -19,6 +19,9 @@ use super::RepoError;
 use super::dep::Sense;
 use super::pool::{DepId, DepKind, DepRec, EvrRec, FxMap, Pool, StrId};
 
+/// Most packages the `packages` attribute of `<metadata>` reserves room for.
+const MAX_RESERVE: usize = 250_000;
+
 /// Longest version or release accepted; longer ones are taken as corrupt input.
 const MAX_VERSION_LEN: usize = 1024;
 
@@ -282,7 +285,11 @@ impl State<'_> {
                     .ok()
                     .flatten()
                     .and_then(|a| a.value.parse::<usize>().ok());
-                if let Some(n) = count.filter(|&n| n <= 10_000_000) {
+                // The attribute is only a hint: a damaged or hostile file
+                // claiming millions of packages must not make the reader
+                // allocate gigabytes up front, so the
+                // reservation stops at a size above any real repository.
+                if let Some(n) = count.map(|n| n.min(MAX_RESERVE)) {
                     pool.reserve(n);
                     self.seen.reserve(n * 3);
                 }
