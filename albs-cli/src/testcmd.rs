@@ -20,7 +20,8 @@ pub struct TestArgs {
     /// An rpm-md repository directory dependencies may be taken from (repeatable).
     #[arg(long = "repo", value_name = "DIR")]
     pub repos: Vec<PathBuf>,
-    /// Third-party tests: a git URL or directory laid out as <package-name>/*.{sh,bats,py}.
+    /// Third-party tests: a git URL or directory laid out as <package-name>/*.{sh,bats,py};
+    /// append #REF to clone a branch or tag.
     #[arg(long, value_name = "GIT_URL_OR_DIR")]
     pub tests: Option<String>,
     /// The platform the packages were built for.
