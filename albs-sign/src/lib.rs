@@ -5,6 +5,9 @@
 //! `Signing`/`Verifying` traits implemented on our own sequoia, detached
 //! ASCII-armored signatures (`repomd.xml.asc`), and verification that fails
 //! closed. [`SigningKey`] implements the [`Signer`] port of albs-core.
+//! [`node`] is the sign node (it holds the secret keys and signs the
+//! packages of the server's sign tasks) and the server's check of what it
+//! uploads.
 //!
 //! What rpm 4.18 accepts shapes the keys: v4 keys and signatures, no critical
 //! Primary-UserID or Embedded-Signature subpackets, signatures made now.
