@@ -84,6 +84,18 @@ pub enum Command {
     /// Run a sign node: it holds the secret keys and signs the packages of
     /// sign tasks for them.
     SignNode(crate::sign::SignNodeArgs),
+    /// Advisories as JSON files: new, match built packages, show, updateinfo.
+    #[command(subcommand)]
+    Errata(crate::security::ErrataCommand),
+    /// The OVAL 5.10 feed (or JSON, OSV) of a platform's advisories.
+    #[command(subcommand)]
+    Oval(crate::security::OvalCommand),
+    /// CycloneDX and SPDX documents of packages.
+    #[command(subcommand)]
+    Sbom(crate::security::SbomCommand),
+    /// SLSA provenance in signed DSSE envelopes: make and verify.
+    #[command(subcommand)]
+    Provenance(crate::security::ProvenanceCommand),
 }
 
 /// Where the server is and who we are.

@@ -8,6 +8,7 @@ mod server;
 mod sign;
 mod repo;
 mod solve;
+mod security;
 mod testcmd;
 
 use clap::Parser;
@@ -60,5 +61,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Key(cmd) => sign::key(cmd).await,
         cli::Command::Sign(args) => sign::sign(args).await,
         cli::Command::SignNode(args) => sign::sign_node(&cli.global, args).await,
+        cli::Command::Errata(cmd) => security::errata(cmd),
+        cli::Command::Oval(cmd) => security::oval(cmd),
+        cli::Command::Sbom(cmd) => security::sbom(cmd),
+        cli::Command::Provenance(cmd) => security::provenance(cmd),
     }
 }
