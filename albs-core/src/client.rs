@@ -442,7 +442,7 @@ impl Client {
 /// | GET | `/api/v1/builds/{id}/sign` | – | → `Vec<SignTask>` |
 /// | GET | `/api/v1/sign/tasks/{id}` | – | → [`SignTask`](crate::api::SignTask) |
 /// | POST | `/api/v1/sign/claim` | node | [`SignClaim`](crate::api::SignClaim) → [`SignClaimResponse`](crate::api::SignClaimResponse) |
-/// | POST | `/api/v1/sign/tasks/{id}/heartbeat` | node | → [`HeartbeatResponse`](crate::api::HeartbeatResponse) |
+/// | POST | `/api/v1/sign/tasks/{id}/heartbeat` | node | → [`HeartbeatResponse`] |
 /// | PUT | `/api/v1/sign/tasks/{id}/packages/{unsigned sha256}` | node | signed RPM → [`SignedUploaded`](crate::api::SignedUploaded) |
 /// | POST | `/api/v1/sign/tasks/{id}/complete` | node | [`SignResult`](crate::api::SignResult) → [`SignTask`](crate::api::SignTask) |
 impl Client {

@@ -12,7 +12,7 @@
 //! its unsigned twin, and complete it. Completion is idempotent, and a
 //! succeeded task needs every package signed.
 //!
-//! The SQL is shared by both backends: [`sign_store_impl!`] is expanded in
+//! The SQL is shared by both backends: `sign_store_impl!` is expanded in
 //! `sqlite.rs` and `postgres.rs` beside `store_impl.rs`, whose `write()`,
 //! `read()`, `Conn` and `Db` it uses.
 
