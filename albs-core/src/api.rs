@@ -220,13 +220,6 @@ pub struct Uploaded {
 /// A task as a list shows it (for `albs status`).
 pub type TaskView = BuildTask;
 
-/// Whether a signing key signs new packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    /// The platform's (or product's) signing key.
-    Active,
-    /// Replaced or withdrawn: kept to verify what it signed, signs nothing new.
 /// A ledger record with its place in the log, as the public ledger API
 /// serves it (`GET /api/v1/ledger/records/{index}`, and a list of them from
 /// `GET /api/v1/ledger/artifacts/{sha256}`).
@@ -266,6 +259,13 @@ pub struct ConsistencyProofView {
     pub proof: Vec<String>,
 }
 
+/// Whether a signing key signs new packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// The platform's (or product's) signing key.
+    Active,
+    /// Replaced or withdrawn: kept to verify what it signed, signs nothing new.
     Archived,
 }
 
