@@ -92,7 +92,12 @@ impl RootTester {
 
     /// Adds rpm-md repository directories that dependencies are taken from.
     pub fn with_repos(mut self, repos: impl IntoIterator<Item = PathBuf>) -> Self {
-        self.repos.extend(repos);
+        // Absolute, as the sandbox binds them at the same place.
+        self.repos.extend(
+            repos
+                .into_iter()
+                .map(|r| std::path::absolute(&r).unwrap_or(r)),
+        );
         self
     }
 
