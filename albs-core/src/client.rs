@@ -300,7 +300,6 @@ impl Client {
         tokio::fs::rename(&tmp, dest).await.map_err(io)
     }
 
-    /// Registers a build node (admin); the answer holds its token.
     /// Every ledger record about an artifact (empty when there is none).
     pub async fn ledger_artifact(
         &self,
@@ -355,6 +354,7 @@ impl Client {
         resp.text().await.map_err(|e| self.connect_error(&e))
     }
 
+    /// Registers a build node (admin); the answer holds its token.
     pub async fn register_node(&self, n: &RegisterNode) -> Result<NodeRegistered, ClientError> {
         self.post("/api/v1/nodes", n).await
     }
