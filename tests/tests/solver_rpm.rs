@@ -163,3 +163,140 @@ fn createrepo_c_repository_resolves_file_requires_through_filelists() {
     assert_eq!(names, ["foo", "app"]);
     assert_eq!(o.external, [("foo".to_string(), "make >= 4".to_string())]);
 }
+
+/// A spec of a package without files: `name`, `version`, extra tag lines.
+fn tiny(name: &str, version: &str, tags: &str) -> String {
+    format!(
+        "Name: {name}\nVersion: {version}\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n\
+         {tags}%description\nt\n%files\n"
+    )
+}
+
+/// Runs rpm on a database of its own; returns (success, stdout + stderr).
+fn rpm(db: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("rpm")
+        .arg("--dbpath")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("rpm is not installed: run scripts/setup.sh");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn rpm_qa(db: &Path) -> Vec<String> {
+    let (ok, text) = rpm(db, &["-qa", "--qf", "%{NEVRA}\\n"]);
+    assert!(ok, "{text}");
+    let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+/// Update and erase transactions computed by albs, applied by rpm itself
+/// (with its dependency checks on) to an rpm database: rpm accepts them and
+/// ends with exactly the packages albs predicted; what albs refuses, rpm
+/// refuses too.
+#[test]
+fn transactions_applied_by_rpm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = [
+        ("lib", "1", "Provides: libx = 1\n"),
+        ("lib", "2", "Provides: libx = 2\n"),
+        ("app", "1", "Requires: libx\n"),
+        ("app", "2", "Requires: lib >= 2\n"),
+        ("kernel", "1", ""),
+        ("kernel", "2", ""),
+        ("old", "1", ""),
+        ("new", "2", "Obsoletes: old < 2\nProvides: old = 2\n"),
+    ];
+    let mut files = Vec::new();
+    for (i, (name, version, tags)) in specs.iter().enumerate() {
+        let top = tmp.path().join(format!("b{i}"));
+        std::fs::create_dir_all(&top).unwrap();
+        let built = fixtures::rpmbuild(&top, "-bb", name, &tiny(name, version, tags));
+        files.push(built.rpm.expect("a binary package"));
+    }
+    let mut pool = Pool::new();
+    let ids = pool.add_rpms(&files).unwrap();
+    let file_of = |p: albs_core::solve::PkgId| -> String {
+        let k = ids.iter().position(|&q| q == p).expect("built");
+        files[k].display().to_string()
+    };
+    let db = tmp.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let (ok, text) = rpm(&db, &["--initdb"]);
+    assert!(ok, "{text}");
+    let first: Vec<String> = [0, 2, 4, 6]
+        .iter()
+        .map(|&k| files[k].display().to_string())
+        .collect();
+    let mut args = vec!["-i", "--justdb", "--nosignature"];
+    args.extend(first.iter().map(String::as_str));
+    let (ok, text) = rpm(&db, &args);
+    assert!(ok, "{text}");
+    let installed: Vec<_> = rpm_qa(&db)
+        .iter()
+        .map(|n| {
+            pool.find_nevra(n)
+                .unwrap_or_else(|| panic!("{n} not in the pool"))
+        })
+        .collect();
+    assert_eq!(installed.len(), 4);
+
+    // Erasing lib: albs refuses while app needs it, and so does rpm.
+    let mut solver = Solver::new(&pool);
+    solver.set_installed(&installed);
+    let err = solver.solve(&[Job::Erase("lib".into())]).unwrap_err();
+    assert!(
+        err.to_string().contains("app-1-1.noarch requires libx"),
+        "{err}"
+    );
+    let (ok, text) = rpm(&db, &["-e", "--test", "--justdb", "lib"]);
+    assert!(!ok && text.contains("is needed by"), "{text}");
+    // With erasing allowed, albs takes app along and rpm agrees.
+    solver.set_allow_erase(true);
+    let sol = solver.solve(&[Job::Erase("lib".into())]).unwrap();
+    let tx = solver.transaction(&sol);
+    let names: Vec<String> = tx.steps.iter().map(|s| s.describe(&pool)).collect();
+    assert_eq!(names, ["erase app-1-1.noarch", "erase lib-1-1.noarch"]);
+    let (ok, text) = rpm(&db, &["-e", "--test", "--justdb", "lib", "app"]);
+    assert!(ok, "{text}");
+
+    // Update everything, then let rpm apply it: kernel installs next to
+    // the old one, lib and app upgrade together, new replaces old.
+    let mut solver = Solver::new(&pool);
+    solver.set_installed(&installed);
+    let sol = solver.solve(&[Job::UpdateAll]).unwrap();
+    let tx = solver.transaction(&sol);
+    let names: Vec<String> = tx.steps.iter().map(|s| s.describe(&pool)).collect();
+    assert_eq!(
+        names,
+        [
+            "upgrade app-1-1.noarch -> app-2-1.noarch",
+            "install kernel-2-1.noarch",
+            "upgrade lib-1-1.noarch -> lib-2-1.noarch",
+            "install new-2-1.noarch (obsoletes old-1-1.noarch)",
+        ]
+    );
+    let (mut side, mut upgrade) = (Vec::new(), Vec::new());
+    for s in &tx.steps {
+        let p = s.new_package().expect("no erasures here");
+        if solver.is_installonly(p) {
+            side.push(file_of(p));
+        } else {
+            upgrade.push(file_of(p));
+        }
+    }
+    let mut args = vec!["-i", "--justdb", "--nosignature"];
+    args.extend(side.iter().map(String::as_str));
+    let (ok, text) = rpm(&db, &args);
+    assert!(ok, "{text}");
+    let mut args = vec!["-U", "--justdb", "--nosignature"];
+    args.extend(upgrade.iter().map(String::as_str));
+    let (ok, text) = rpm(&db, &args);
+    assert!(ok, "{text}");
+    let mut want: Vec<String> = sol.packages.iter().map(|&p| pool.nevra(p)).collect();
+    want.sort();
+    assert_eq!(rpm_qa(&db), want);
+}
