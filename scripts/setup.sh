@@ -19,6 +19,7 @@ packages=(
     openscap-scanner # oscap: validates and evaluates the OVAL feed
     rpmlint          # an informative stage of the test tasks
     bats             # runs the third-party *.bats tests of the test stage (TAP output)
+    chromium chromium-driver   # headless browser and its WebDriver: the web page tests
     ca-certificates curl
 )
 

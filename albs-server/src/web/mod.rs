@@ -512,6 +512,7 @@ mod tests {
     fn every_template_parses_and_escapes() {
         for name in [
             "base.html",
+            "macros.html",
             "feed.html",
             "build.html",
             "log.html",
@@ -521,6 +522,29 @@ mod tests {
         ] {
             TEMPLATES.get_template(name).unwrap();
         }
+        let row = BuildRow {
+            id: 7,
+            packages: "bash".into(),
+            owner: "o".into(),
+            platform: "p".into(),
+            state: "running".into(),
+            created: "t".into(),
+        };
+        let feed = TEMPLATES
+            .get_template("feed.html")
+            .unwrap()
+            .render(minijinja::context! {
+                user => "u",
+                filters => minijinja::context! { status => "running" },
+                states => vec!["pending", "running"],
+                running => vec![&row],
+                recent => vec![&row],
+                filtered => false,
+                next => "/?before=7",
+            })
+            .unwrap();
+        assert!(feed.contains("<table id=\"running\">"), "{feed}");
+        assert!(feed.contains("data-build=\"7\""), "{feed}");
         let Page(html) = render(
             "error.html",
             minijinja::context! { status => "404", message => "<script>x</script>", user => "<b>" },
