@@ -28,6 +28,7 @@ use albs_core::source::SourceRef;
 #[cfg(feature = "python")]
 pub mod py;
 pub mod repo;
+pub mod security;
 
 /// Every failure of the facade, one variant per Python exception class.
 #[derive(Debug)]

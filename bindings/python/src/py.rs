@@ -450,6 +450,68 @@ impl Repo {
     }
 }
 
+/// An SBOM (cyclonedx-json, cyclonedx-xml or spdx) of package files: one
+/// package, or a build with `build_id`; `ledger` is the JSON text of ledger
+/// entries that fill in build, sources and ledger position.
+#[pyfunction]
+#[pyo3(signature = (rpms, platform, format = "cyclonedx-json", build_id = None, url = None, ledger = None))]
+fn sbom(
+    py: Python<'_>,
+    rpms: Vec<PathBuf>,
+    platform: &str,
+    format: &str,
+    build_id: Option<u64>,
+    url: Option<String>,
+    ledger: Option<String>,
+) -> PyResult<String> {
+    py.detach(|| crate::security::sbom(&rpms, platform, format, build_id, url, ledger.as_deref()))
+        .py(py)
+}
+
+/// Verifies a DSSE provenance envelope; returns the in-toto statement.
+#[pyfunction]
+fn verify_provenance<'py>(
+    py: Python<'py>,
+    envelope: &str,
+    key: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = crate::security::verify_provenance(envelope, key).py(py)?;
+    json_to_py(py, &v)
+}
+
+/// The OVAL 5.10 feed of a platform from the advisory JSON files in `errata`.
+#[pyfunction]
+fn oval(py: Python<'_>, platform: &str, errata: PathBuf) -> PyResult<String> {
+    py.detach(|| crate::security::oval(platform, &errata))
+        .py(py)
+}
+
+/// updateinfo.xml of the advisory JSON files in `errata`.
+#[pyfunction]
+fn updateinfo(py: Python<'_>, errata: PathBuf) -> PyResult<String> {
+    py.detach(|| crate::security::updateinfo(&errata)).py(py)
+}
+
+/// Adds the advisories in `errata` to a repository as its updateinfo.
+#[pyfunction]
+fn add_updateinfo<'py>(
+    py: Python<'py>,
+    repo: PathBuf,
+    errata: PathBuf,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = py
+        .detach(|| crate::security::add_updateinfo(&repo, &errata))
+        .py(py)?;
+    json_to_py(py, &v)
+}
+
+/// One advisory JSON file as an OSV record.
+#[pyfunction]
+fn osv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let v = crate::security::osv(&path).py(py)?;
+    json_to_py(py, &v)
+}
+
 /// The build order of source packages given as (name, BuildRequires, provides).
 #[pyfunction]
 fn build_order<'py>(
@@ -502,6 +564,12 @@ fn albs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write_repo, m)?)?;
     m.add_function(wrap_pyfunction!(verify_repo, m)?)?;
     m.add_class::<Repo>()?;
+    m.add_function(wrap_pyfunction!(sbom, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_provenance, m)?)?;
+    m.add_function(wrap_pyfunction!(oval, m)?)?;
+    m.add_function(wrap_pyfunction!(updateinfo, m)?)?;
+    m.add_function(wrap_pyfunction!(add_updateinfo, m)?)?;
+    m.add_function(wrap_pyfunction!(osv, m)?)?;
     m.add_function(wrap_pyfunction!(build_order_srpms, m)?)?;
     Ok(())
 }

@@ -18,15 +18,21 @@ __all__ = [
     "UnreachableError",
     "UnsatisfiableError",
     "VerificationError",
+    "add_updateinfo",
     "audit",
     "build_order",
     "build_order_srpms",
+    "osv",
+    "oval",
     "read_header",
+    "sbom",
     "sha256_file",
+    "updateinfo",
     "vercmp",
-    "verify_repo",
     "verify_checkpoint",
+    "verify_provenance",
     "verify_record",
+    "verify_repo",
     "write_repo",
 ]
 
@@ -206,3 +212,28 @@ class Repo:
         """Serves the previous generation again, byte for byte."""
     def packages(self) -> list[tuple[str, str, str]]:
         """(nevra, href, sha256) of every package in the working set."""
+
+def sbom(
+    rpms: Sequence[_Path],
+    platform: str,
+    format: str = "cyclonedx-json",
+    build_id: int | None = None,
+    url: str | None = None,
+    ledger: str | None = None,
+) -> str:
+    """An SBOM (cyclonedx-json, cyclonedx-xml or spdx) of one package, or of a build with build_id."""
+
+def verify_provenance(envelope: str, key: str) -> dict[str, Any]:
+    """Verifies a DSSE provenance envelope; returns the in-toto statement."""
+
+def oval(platform: str, errata: _Path) -> str:
+    """The OVAL 5.10 feed of a platform from the advisory JSON files in errata."""
+
+def updateinfo(errata: _Path) -> str:
+    """updateinfo.xml of the advisory JSON files in errata."""
+
+def add_updateinfo(repo: _Path, errata: _Path) -> dict[str, Any]:
+    """Adds the advisories in errata to a repository as its updateinfo."""
+
+def osv(path: _Path) -> dict[str, Any]:
+    """One advisory JSON file as an OSV record."""
