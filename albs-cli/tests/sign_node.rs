@@ -470,14 +470,39 @@ async fn built_examples_are_signed_by_a_sign_node_and_rpm_accepts_them() {
         admin.sign_task(t3.id).await.unwrap().state,
         TaskState::Pending
     );
-    let out = sign_node(
-        &tmp.path().join("signer"),
-        &server.url,
-        &signer_token,
-        &ring2,
+    // A long-running sign node with the new key (passphrase from a file).
+    let pass_file = keys.join("passphrase");
+    std::fs::write(&pass_file, format!("{PASS}\n")).unwrap();
+    let _daemon = Proc(
+        Command::new(BIN)
+            .arg("--data")
+            .arg(tmp.path().join("signer2"))
+            .args([
+                "sign-node",
+                "--server",
+                &server.url,
+                "--token",
+                &signer_token,
+            ])
+            .arg("--keyring")
+            .arg(&ring2)
+            .arg("--passphrase-file")
+            .arg(&pass_file)
+            .args(["--poll", "0.2"])
+            .env_remove("ALBS_SIGN_PASSPHRASE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let b2 = admin.build(b.id).await.unwrap();
+    let b2 = wait_for(
+        &admin,
+        b.id,
+        120,
+        "the build signed with the new key",
+        |b| b.signed.as_ref().is_some_and(|s| s.task_id == t3.id),
+    )
+    .await;
     assert_eq!(b2.signed.as_ref().unwrap().fingerprint, fpr2);
     assert_eq!(b2.signed.as_ref().unwrap().task_id, t3.id);
     let signed2 = download_signed(&admin, &b2, &tmp.path().join("signed2")).await;
