@@ -13,7 +13,11 @@
 //!
 //! [`FileLedger`] keeps one line per record in `ledger.jsonl`
 //! (`<leaf hash hex> <record json>`), fsynced before `append` returns and
-//! re-verified when opened; [`MemoryLedger`] keeps them in memory.
+//! re-verified when opened (the local `albs build`); the server keeps its
+//! ledger in the Store's database ([`crate::db::DbLedger`]);
+//! [`MemoryLedger`] keeps them in memory. Batches ([`Ledger::append_batch`])
+//! are serialised and hashed on every core ([`encode_batch`]) and written
+//! in one go.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -108,7 +112,10 @@ pub struct LedgerRecord {
 impl LedgerRecord {
     /// The canonical bytes that are hashed into the leaf.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("ledger records serialize")
+        // Records are a few hundred bytes: one allocation, no regrowth.
+        let mut out = Vec::with_capacity(768);
+        serde_json::to_writer(&mut out, self).expect("ledger records serialize");
+        out
     }
 }
 

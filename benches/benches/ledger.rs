@@ -13,7 +13,7 @@ use albs_benches::{Rng, block_on, leaves, sample_record};
 use albs_core::db::{PgStore, SqliteStore};
 use albs_core::ledger::{FileLedger, Ledger, LedgerExt, LedgerRecord, MemoryLedger};
 use albs_core::merkle;
-use criterion::{Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 
 /// Records appended to a `FileLedger` in batches of 1 to 10,000.
 fn bench_file_append(c: &mut Criterion) {
@@ -37,6 +37,46 @@ fn bench_file_append(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// The CPU side of an append, without the disk: serialising and hashing a
+/// batch (on every core), and appending it to a `MemoryLedger` (that plus
+/// the tree and the artifact index).
+fn bench_cpu(c: &mut Criterion) {
+    let records: Vec<LedgerRecord> = (0..10_000).map(sample_record).collect();
+    let mut g = c.benchmark_group("ledger_cpu");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("encode_batch_10000", |b| {
+        b.iter(|| albs_core::ledger::encode_batch(black_box(&records)))
+    });
+    g.bench_function("encode_10000_one_core", |b| {
+        b.iter(|| {
+            black_box(&records)
+                .iter()
+                .map(|r| albs_core::ledger::leaf_hash(&r.canonical_bytes()))
+                .collect::<Vec<_>>()
+        })
+    });
+    g.bench_function("canonical_bytes_10000_one_core", |b| {
+        b.iter(|| {
+            black_box(&records)
+                .iter()
+                .map(|r| r.canonical_bytes().len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("memory_append_batch_10000", |b| {
+        b.iter_batched(
+            MemoryLedger::new,
+            |ledger| {
+                block_on(ledger.append_batch(black_box(&records))).expect("appending");
+                ledger
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
@@ -185,6 +225,7 @@ fn main() {
     // What `criterion_group!`/`criterion_main!` expand to, written out so the
     // group function needs no doc comment of its own.
     let mut c = Criterion::default().configure_from_args();
+    bench_cpu(&mut c);
     bench_file_append(&mut c);
     bench_store_ledgers(&mut c);
     bench_proofs(&mut c);
