@@ -33,6 +33,7 @@ mod postgres;
 pub mod products;
 pub mod sign;
 mod sqlite;
+pub mod testing;
 
 use std::time::Duration;
 
@@ -51,6 +52,7 @@ pub use postgres::PgStore;
 pub use products::{PendingTask, Product, ProductStore, TaskCount};
 pub use sign::SignStore;
 pub use sqlite::SqliteStore;
+pub use testing::TestStore;
 
 /// Errors from stores.
 #[derive(Debug, thiserror::Error)]
@@ -239,7 +241,7 @@ pub type LogChunk = crate::api::LogChunk;
 /// through [`SignStore`], products and web sessions through
 /// [`ProductStore`]).
 #[async_trait]
-pub trait Store: SignStore + ProductStore + Send + Sync {
+pub trait Store: SignStore + ProductStore + TestStore + Send + Sync {
     /// Creates or replaces a platform.
     async fn put_platform(&self, platform: &Platform) -> Result<(), DbError>;
     /// Every platform, by name.

@@ -220,6 +220,7 @@ impl PgStore {
 include!("store_impl.rs");
 super::sign::sign_store_impl!();
 super::products::product_store_impl!();
+super::testing::test_store_impl!();
 
 #[cfg(test)]
 mod tests {

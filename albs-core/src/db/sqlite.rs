@@ -163,6 +163,7 @@ impl SqliteStore {
 include!("store_impl.rs");
 super::sign::sign_store_impl!();
 super::products::product_store_impl!();
+super::testing::test_store_impl!();
 
 #[cfg(test)]
 mod tests {
