@@ -220,7 +220,8 @@ pub struct RepoPackage {
 pub struct SyncSummary {
     /// Packages read (new or changed files).
     pub read: usize,
-    /// Packages whose stored fragments were reused.
+    /// Packages whose stored fragments were reused (unchanged files, and
+    /// files seen in a kept generation).
     pub reused: usize,
     /// Packages dropped because their file is gone.
     pub removed: usize,
@@ -484,6 +485,11 @@ impl Repo {
     /// repository directory. Only files not seen before with the same size
     /// and mtime are read. Returns their NEVRAs.
     pub fn add(&mut self, paths: &[PathBuf]) -> Result<Vec<String>, RepoError> {
+        Ok(self.add_counted(paths)?.0)
+    }
+
+    /// [`Repo::add`], also counting the packages actually read.
+    fn add_counted(&mut self, paths: &[PathBuf]) -> Result<(Vec<String>, usize), RepoError> {
         let mut by_file: HashMap<(String, u64, i64), String> = HashMap::new();
         for (k, e) in &self.state.entries {
             by_file.insert((e.href.clone(), e.size, e.mtime_ns), k.clone());
@@ -498,6 +504,7 @@ impl Repo {
             }
         }
         let read = read_entries(&self.root, &to_read)?;
+        let n_read = read.len();
         let mut nevras = Vec::new();
         for (href, k) in found {
             nevras.push(self.state.entries[&k].nevra());
@@ -509,7 +516,7 @@ impl Repo {
             self.working.insert(e.href.clone(), k.clone());
             self.state.entries.insert(k, e);
         }
-        Ok(nevras)
+        Ok((nevras, n_read))
     }
 
     /// Removes packages named by NEVRA (`name-[epoch:]version-release.arch`,
@@ -579,8 +586,9 @@ impl Repo {
         }
         self.working.retain(|h, _| present.contains(h));
         summary.removed = before - self.working.len();
-        let n = self.add(&changed)?;
-        summary.read = n.len();
+        let (n, read) = self.add_counted(&changed)?;
+        summary.read = read;
+        summary.reused += n.len() - read;
         Ok(summary)
     }
 
