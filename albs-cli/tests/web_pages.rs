@@ -326,7 +326,7 @@ async fn web_pages_in_a_browser_and_metrics() {
             .starts_with("text/plain; version=0.0.4")
     );
     let metrics = parse_exposition(&r.text().await.unwrap());
-    let sum = |name: &str, filter: &dyn Fn(&[(String, String)]) -> bool| -> f64 {
+    let sum = |name: &str, filter: &dyn Fn(&[Label]) -> bool| -> f64 {
         metrics
             .iter()
             .filter(|m| m.0 == name && filter(&m.1))
@@ -544,10 +544,15 @@ async fn web_pages_in_a_browser_and_metrics() {
     admin.cancel_build(public.id).await.unwrap();
 }
 
+/// A label of a sample: name and value.
+type Label = (String, String);
+/// A sample: metric name, labels, value.
+type Sample = (String, Vec<Label>, f64);
+
 /// The samples of a Prometheus text exposition: (name, labels, value).
 /// Panics on a line that does not follow the format or a sample whose
 /// metric has no `# TYPE` line before it.
-fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut typed = std::collections::HashSet::new();
     let mut out = vec![];
     for line in text.lines() {
