@@ -63,7 +63,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::SignNode(args) => sign::sign_node(&cli.global, args).await,
         cli::Command::Errata(cmd) => security::errata(cmd),
         cli::Command::Oval(cmd) => security::oval(cmd),
-        cli::Command::Sbom(cmd) => security::sbom(cmd),
-        cli::Command::Provenance(cmd) => security::provenance(cmd),
+        cli::Command::Sbom(cmd) => security::sbom(&cli.global, cmd).await,
+        cli::Command::Provenance(cmd) => security::provenance(&cli.global, cmd).await,
     }
 }

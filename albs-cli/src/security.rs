@@ -135,6 +135,28 @@ pub enum SbomCommand {
         /// Document format.
         #[arg(long, value_enum, default_value_t = SbomFormat::CyclonedxJson)]
         format: SbomFormat,
+        /// Add the package's ledger record (sources, build, leaf) from the
+        /// ledger in the data directory; fails when it has none.
+        #[arg(long)]
+        ledger: bool,
+    },
+    /// The SBOM of a build, from the ledger in the data directory.
+    Build {
+        /// Build id.
+        build: u64,
+        /// The build's platform.
+        #[arg(long, default_value = "almalinux-9")]
+        platform: String,
+        /// URL of the build, recorded in the document.
+        #[arg(long)]
+        url: Option<String>,
+        /// A signed checkpoint note (`albs ledger checkpoint`) to attach to
+        /// the packages it covers.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Document format.
+        #[arg(long, value_enum, default_value_t = SbomFormat::CyclonedxJson)]
+        format: SbomFormat,
     },
 }
 
@@ -160,6 +182,23 @@ pub enum ProvenanceCommand {
         /// Their platform.
         #[arg(long, default_value = "almalinux-9")]
         platform: String,
+        /// Builder id written into the provenance.
+        #[arg(long, default_value = "https://build.almalinux.org/albs")]
+        builder: String,
+        /// The signing key (from `albs ledger keygen`).
+        #[arg(long, env = "ALBS_PROVENANCE_KEY", hide_env_values = true)]
+        key: String,
+    },
+    /// Sign SLSA provenance for a build, from the ledger in the data directory.
+    Build {
+        /// Build id.
+        build: u64,
+        /// The build's platform.
+        #[arg(long, default_value = "almalinux-9")]
+        platform: String,
+        /// URL of the build.
+        #[arg(long)]
+        url: Option<String>,
         /// Builder id written into the provenance.
         #[arg(long, default_value = "https://build.almalinux.org/albs")]
         builder: String,
@@ -398,15 +437,79 @@ pub fn oval(cmd: OvalCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The packages of a build from the ledger in the data directory.
+async fn ledger_build(
+    global: &crate::cli::Global,
+    build: u64,
+    platform: &str,
+    url: Option<String>,
+    checkpoint: Option<&Path>,
+) -> anyhow::Result<Subject> {
+    let ledger = albs_core::ledger::FileLedger::open(&global.data.join("ledger"))
+        .context("opening the ledger")?;
+    let note = match checkpoint {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let body = text.split("\n\n").next().unwrap_or_default().to_owned() + "\n";
+            let size = albs_core::checkpoint::Checkpoint::parse_body(&body)
+                .with_context(|| format!("{} is not a checkpoint note", p.display()))?
+                .size;
+            Some((text, size))
+        }
+        None => None,
+    };
+    let comps = albs_sbom::build_components(
+        &ledger,
+        build,
+        url.as_deref(),
+        note.as_ref().map(|(t, s)| (t.as_str(), *s)),
+    )
+    .await?;
+    Ok(Subject::build(build, platform, url, comps))
+}
+
 /// Runs `albs sbom …`.
-pub fn sbom(cmd: SbomCommand) -> anyhow::Result<ExitCode> {
-    let SbomCommand::Rpm {
-        file,
-        platform,
-        format,
-    } = cmd;
-    let c = Component::from_rpm(&file, &platform)?;
-    let subject = Subject::Package(Box::new(c));
+pub async fn sbom(global: &crate::cli::Global, cmd: SbomCommand) -> anyhow::Result<ExitCode> {
+    let (subject, format) = match cmd {
+        SbomCommand::Rpm {
+            file,
+            platform,
+            format,
+            ledger,
+        } => {
+            let mut c = Component::from_rpm(&file, &platform)?;
+            if ledger {
+                use albs_core::ledger::Ledger as _;
+                let l = albs_core::ledger::FileLedger::open(&global.data.join("ledger"))
+                    .context("opening the ledger")?;
+                let index = *l.find_artifact(&c.sha256).await?.last().with_context(|| {
+                    format!(
+                        "the ledger in {} has no record of {} (sha256 {})",
+                        global.data.display(),
+                        file.display(),
+                        c.sha256
+                    )
+                })?;
+                let entry = l
+                    .get(index)
+                    .await?
+                    .with_context(|| format!("ledger record {index} is missing"))?;
+                c.attach_ledger(&entry, None)?;
+            }
+            (Subject::Package(Box::new(c)), format)
+        }
+        SbomCommand::Build {
+            build,
+            platform,
+            url,
+            checkpoint,
+            format,
+        } => (
+            ledger_build(global, build, &platform, url, checkpoint.as_deref()).await?,
+            format,
+        ),
+    };
     let text = match format {
         SbomFormat::CyclonedxJson => cyclonedx::to_json(&subject),
         SbomFormat::CyclonedxXml => cyclonedx::to_xml(&subject),
@@ -417,8 +520,29 @@ pub fn sbom(cmd: SbomCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `albs provenance …`.
-pub fn provenance(cmd: ProvenanceCommand) -> anyhow::Result<ExitCode> {
+pub async fn provenance(
+    global: &crate::cli::Global,
+    cmd: ProvenanceCommand,
+) -> anyhow::Result<ExitCode> {
     match cmd {
+        ProvenanceCommand::Build {
+            build,
+            platform,
+            url,
+            builder,
+            key,
+        } => {
+            let signer = CheckpointSigner::from_signer_key(&key)
+                .context("the key is not a signing key from `albs ledger keygen`")?;
+            let subject = ledger_build(global, build, &platform, url, None).await?;
+            let st = provenance::statement(&subject, &builder);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&provenance::sign(&st, &signer))?
+            );
+            eprintln!("verifier key: {}", signer.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
         ProvenanceCommand::Rpm {
             files,
             platform,

@@ -300,3 +300,51 @@ impl Component {
         Ok(())
     }
 }
+
+/// The packages of build `build_id` in `ledger`: one per NEVRA, the signed
+/// package where the ledger has a `signed_rpm` record for it, else the built
+/// one; each with its ledger position and, when given, the checkpoint note
+/// that covers it (its tree size is above the index).
+pub async fn build_components(
+    ledger: &dyn albs_core::ledger::Ledger,
+    build_id: u64,
+    build_url: Option<&str>,
+    checkpoint: Option<(&str, u64)>,
+) -> Result<Vec<Component>, SbomError> {
+    let size = ledger
+        .size()
+        .await
+        .map_err(|e| SbomError::LedgerRead(e.to_string()))?;
+    let mut best: std::collections::BTreeMap<Nevra, (bool, Component)> = Default::default();
+    for index in 0..size {
+        let Some(entry) = ledger
+            .get(index)
+            .await
+            .map_err(|e| SbomError::LedgerRead(e.to_string()))?
+        else {
+            continue;
+        };
+        if entry.record.task.build_id != Some(build_id) {
+            continue;
+        }
+        let signed = entry.record.kind == RecordKind::SignedRpm;
+        let Some(mut c) = Component::from_ledger(&entry, build_url) else {
+            continue;
+        };
+        if let (Some(l), Some((note, covered))) = (c.ledger.as_mut(), checkpoint)
+            && index < covered
+        {
+            l.checkpoint = Some(note.to_owned());
+        }
+        match best.get(&c.nevra) {
+            Some((true, _)) if !signed => {}
+            _ => {
+                best.insert(c.nevra.clone(), (signed, c));
+            }
+        }
+    }
+    if best.is_empty() {
+        return Err(SbomError::NoBuild { build_id });
+    }
+    Ok(best.into_values().map(|(_, c)| c).collect())
+}

@@ -18,7 +18,7 @@ pub mod provenance;
 pub mod spdx;
 
 pub use albs_core::ledger::LedgerRecord;
-pub use component::{BuildInfo, Component, LedgerInfo, SourceInfo};
+pub use component::{BuildInfo, Component, LedgerInfo, SourceInfo, build_components};
 
 use sha1::Digest as _;
 use time::OffsetDateTime;
@@ -66,6 +66,15 @@ pub enum SbomError {
     BadSignature {
         /// The verifier key.
         key: String,
+    },
+    /// The ledger could not be read.
+    #[error("reading the ledger: {0}")]
+    LedgerRead(String),
+    /// The ledger has no package of the build.
+    #[error("the ledger has no package records of build {build_id}; check the build id")]
+    NoBuild {
+        /// The build.
+        build_id: u64,
     },
     /// No signature by the key.
     #[error("the provenance is not signed by {key}")]

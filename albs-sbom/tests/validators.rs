@@ -301,3 +301,46 @@ fn provenance_envelope_verifies_with_the_published_key_only() {
     let stranger = CheckpointSigner::from_seed("provenance.test", [10; 32]).unwrap();
     assert!(provenance::verify(&envelope, &stranger.verifier_key()).is_err());
 }
+
+#[test]
+fn a_build_sbom_from_the_ledger_takes_the_signed_packages() {
+    use albs_core::ledger::{Ledger, MemoryLedger, SignatureInfo};
+    let tmp = tempfile::tempdir().unwrap();
+    let a = build_docs(tmp.path(), "2.1");
+    let c = Component::from_rpm(&a, "almalinux-9").unwrap();
+    let built = ledger_entry(0, c.sha256, &c).record;
+    let mut signed = built.clone();
+    signed.kind = RecordKind::SignedRpm;
+    signed.artifact = Some(Sha256::of(b"the signed file"));
+    signed.signature = Some(SignatureInfo {
+        unsigned: c.sha256,
+        fingerprint: "AB".repeat(20),
+    });
+    let mut other = built.clone();
+    other.task.build_id = Some(43);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ledger = MemoryLedger::new();
+        for r in [&built, &signed, &other] {
+            ledger.append(r).await.unwrap();
+        }
+        let comps = albs_sbom::build_components(&ledger, 42, None, Some(("note", 2)))
+            .await
+            .unwrap();
+        assert_eq!(comps.len(), 1);
+        assert_eq!(comps[0].sha256, Sha256::of(b"the signed file"));
+        let l = comps[0].ledger.as_ref().unwrap();
+        assert_eq!(l.index, 1);
+        assert_eq!(
+            l.checkpoint.as_deref(),
+            Some("note"),
+            "index 1 is inside a tree of 2"
+        );
+        let err = albs_sbom::build_components(&ledger, 7, None, None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("build 7"), "{err}");
+    });
+}
