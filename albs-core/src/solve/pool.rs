@@ -5,7 +5,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
 
 use super::dep::{EvrRef, Rich, Sense, ranges_overlap};
 use crate::evr::rpmvercmp;
@@ -45,6 +44,101 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Interned strings in one arena: no allocation per string, and a table of
+/// ids probed linearly (the pool interns hundreds of thousands of strings
+/// while loading; an `Arc<str>` each cost a malloc and a free).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Interner {
+    arena: String,
+    /// Start of each string in `arena`, plus the end of the last one.
+    ends: Vec<u32>,
+    /// Open addressing: id + 1, 0 when empty; the length is a power of two.
+    table: Vec<u32>,
+}
+
+impl Interner {
+    fn hash(s: &str) -> u64 {
+        let mut h = FxHasher::default();
+        h.write(s.as_bytes());
+        // Spread the high bits down: the table is indexed by the low ones.
+        let x = h.finish();
+        x ^ (x >> 29) ^ (x >> 47)
+    }
+
+    /// Number of strings.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len().saturating_sub(1)
+    }
+
+    /// Makes room for about `n` more strings.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.ends.reserve(n + 1);
+        self.arena.reserve(n * 16);
+        let want = ((self.len() + n) * 2).next_power_of_two();
+        if want > self.table.len() {
+            self.rehash(want);
+        }
+    }
+
+    fn rehash(&mut self, size: usize) {
+        let mut table = vec![0u32; size.max(16)];
+        let mask = table.len() - 1;
+        for id in 0..self.len() {
+            let mut i = Self::hash(self.get_str(id)) as usize & mask;
+            while table[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            table[i] = id as u32 + 1;
+        }
+        self.table = table;
+    }
+
+    /// The text of string `id`.
+    pub(crate) fn get_str(&self, id: usize) -> &str {
+        &self.arena[self.ends[id] as usize..self.ends[id + 1] as usize]
+    }
+
+    /// The id of `s`, if interned.
+    pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let mut i = Self::hash(s) as usize & mask;
+        loop {
+            match self.table[i] {
+                0 => return None,
+                e if self.get_str(e as usize - 1) == s => return Some(e - 1),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Interns `s`: its id, and whether it is new.
+    pub(crate) fn intern(&mut self, s: &str) -> (u32, bool) {
+        if (self.len() + 1) * 2 > self.table.len() {
+            self.rehash((self.table.len() * 2).max(1024));
+        }
+        if self.ends.is_empty() {
+            self.ends.push(0);
+        }
+        let mask = self.table.len() - 1;
+        let mut i = Self::hash(s) as usize & mask;
+        loop {
+            match self.table[i] {
+                0 => break,
+                e if self.get_str(e as usize - 1) == s => return (e - 1, false),
+                _ => i = (i + 1) & mask,
+            }
+        }
+        let id = self.len() as u32;
+        self.arena.push_str(s);
+        self.ends.push(self.arena.len() as u32);
+        self.table[i] = id + 1;
+        (id, true)
+    }
+}
 
 macro_rules! id_type {
     ($(#[$doc:meta] $t:ident),*) => {$(
@@ -152,8 +246,7 @@ pub struct Package {
 /// Loaded packages and their dependencies, with lookup indexes.
 #[derive(Debug, Default)]
 pub struct Pool {
-    strings: Vec<Arc<str>>,
-    string_ids: FxMap<Arc<str>, StrId>,
+    strings: Interner,
     evrs: Vec<EvrRec>,
     evr_ids: FxMap<EvrRec, EvrId>,
     deps: Vec<DepRec>,
@@ -236,7 +329,6 @@ impl Pool {
     /// `packages` attribute), so the tables do not grow step by step.
     pub fn reserve(&mut self, packages: usize) {
         self.strings.reserve(packages * 3);
-        self.string_ids.reserve(packages * 3);
         self.deps.reserve(packages * 3);
         self.dep_ids.reserve(packages * 3);
         self.evrs.reserve(packages * 2);
@@ -247,24 +339,17 @@ impl Pool {
 
     /// Interns a string.
     pub fn intern(&mut self, s: &str) -> StrId {
-        if let Some(&id) = self.string_ids.get(s) {
-            return id;
-        }
-        let id = StrId(self.strings.len() as u32);
-        let shared: Arc<str> = s.into();
-        self.strings.push(shared.clone());
-        self.string_ids.insert(shared, id);
-        id
+        StrId(self.strings.intern(s).0)
     }
 
     /// The id of a string already interned.
     pub fn lookup(&self, s: &str) -> Option<StrId> {
-        self.string_ids.get(s).copied()
+        self.strings.lookup(s).map(StrId)
     }
 
     /// The text of an interned string.
     pub fn str(&self, id: StrId) -> &str {
-        &self.strings[id.index()]
+        self.strings.get_str(id.index())
     }
 
     /// Interns an EVR.

@@ -17,7 +17,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::RepoError;
 use super::dep::Sense;
-use super::pool::{DepId, DepKind, DepRec, EvrRec, FxMap, Pool, StrId};
+use super::pool::{DepId, DepKind, DepRec, EvrRec, Interner, Pool, StrId};
 
 /// Most packages the `packages` attribute of `<metadata>` reserves room for.
 const MAX_RESERVE: usize = 250_000;
@@ -160,7 +160,8 @@ pub fn read_primary<R: BufRead>(
         added: 0,
         offset: 0,
         line: 1,
-        seen: FxMap::default(),
+        seen: Interner::default(),
+        seen_deps: Vec::new(),
     };
     let mut buf = Vec::with_capacity(1 << 12);
     loop {
@@ -237,7 +238,9 @@ struct State<'i> {
     added: usize,
     offset: u64,
     line: u64,
-    seen: FxMap<Box<str>, DepId>,
+    /// Raw attribute text of the entries seen, and the dependency of each.
+    seen: Interner,
+    seen_deps: Vec<DepId>,
 }
 
 fn dep_kind(tag: &[u8]) -> Option<DepKind> {
@@ -400,12 +403,13 @@ impl State<'_> {
         // Most entries repeat (`libc6 >= 2.34` thousands of times): the raw
         // attribute text maps straight to its dependency.
         let raw = e.attributes_raw();
-        if let Some(&id) = self.seen.get(raw) {
-            self.lists[kind.slot()].push(id);
+        if let Some(k) = self.seen.lookup(raw) {
+            self.lists[kind.slot()].push(self.seen_deps[k as usize]);
             return Ok(());
         }
         let id = self.parse_entry(pool, e)?;
-        self.seen.insert(raw.into(), id);
+        self.seen.intern(raw);
+        self.seen_deps.push(id);
         self.lists[kind.slot()].push(id);
         Ok(())
     }
