@@ -170,6 +170,7 @@ pub fn write_repo(dir: &Path, rpms: &[PathBuf]) -> Result<RepoSummary, RepoWrite
     let repomd = repomd_xml(&data, timestamp);
     let final_path = repodata.join("repomd.xml");
     let mut tmp = tempfile::NamedTempFile::new_in(&repodata).map_err(io(&repodata))?;
+    served_mode(tmp.as_file()).map_err(io(tmp.path()))?;
     tmp.write_all(repomd.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(io(tmp.path()))?;
@@ -250,6 +251,13 @@ impl std::str::FromStr for MdCompression {
     }
 }
 
+/// Makes a file readable by everyone (0644), as a web server serving the
+/// repository needs; temporary files start as 0600.
+fn served_mode(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
 /// Compresses `xml` into `repodata/<sha256>-<kind>.xml.gz`.
 fn write_data(repodata: &Path, kind: &'static str, xml: &[u8]) -> Result<RepoData, RepoWriteError> {
     write_data_as(repodata, kind, xml, MdCompression::Gz)
@@ -278,6 +286,7 @@ fn write_data_as(
     };
     if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(compressed.len() as u64) {
         let mut tmp = tempfile::NamedTempFile::new_in(repodata).map_err(io)?;
+        served_mode(tmp.as_file()).map_err(io)?;
         tmp.write_all(&compressed)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(io)?;

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     MdCompression, RepoData, RepoWriteError, doc_head, doc_tail, filelists_pkg, other_pkg,
-    primary_pkg, read_package, repomd_xml, write_data_as,
+    primary_pkg, read_package, repomd_xml, served_mode, write_data_as,
 };
 
 /// The state directory inside the repository directory.
@@ -945,7 +945,8 @@ impl Repo {
 /// A synced temporary file in `dir` holding `bytes`.
 fn temp_with(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, RepoError> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes)
+    served_mode(tmp.as_file())
+        .and_then(|()| tmp.write_all(bytes))
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(io_err(tmp.path()))?;
     Ok(tmp)
@@ -1179,6 +1180,15 @@ mod tests {
         assert!(matches!(repo.revert(), Err(RepoError::NoPrevious { .. })));
         let first = repo.publish().unwrap();
         assert!(first.changed);
+        // Served files are readable by a web server running as another user.
+        for f in first.files.iter().chain(["repomd.xml".to_owned()].iter()) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(tmp.path().join("repodata").join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644, "{f}");
+        }
         assert_eq!(verify_repo(tmp.path()).unwrap().len(), 3);
         // Nothing changed: nothing published.
         let again = repo.publish().unwrap();
