@@ -68,6 +68,8 @@ pub enum Command {
     Repo(crate::repo::RepoCommand),
     /// Test packages: install into a fresh root, integrity checks, rpmlint, third-party tests, uninstall.
     Test(crate::testcmd::TestArgs),
+    /// Test tasks of a build on a server: stages per arch; --restart, --cancel.
+    Tests(crate::tests_cmd::TestsArgs),
     /// Restart the failed tasks of a build.
     Restart {
         /// Server and token.

@@ -10,6 +10,7 @@ mod repo;
 mod solve;
 mod security;
 mod testcmd;
+mod tests_cmd;
 
 use clap::Parser;
 
@@ -56,6 +57,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Solve(cmd) => solve::run(cmd),
         cli::Command::Repo(cmd) => repo::run(cmd),
         cli::Command::Test(args) => testcmd::run(&cli.global, args).await,
+        cli::Command::Tests(args) => tests_cmd::run(args).await,
         cli::Command::Cancel { remote, build } => remote::cancel(&remote, build).await,
         cli::Command::Restart { remote, build } => remote::restart(&remote, build).await,
         cli::Command::Key(cmd) => sign::key(cmd).await,

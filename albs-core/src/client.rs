@@ -541,3 +541,72 @@ impl Client {
             .await
     }
 }
+
+/// Test tasks (see [`crate::db::testing`]):
+///
+/// | method | path | auth | body → answer |
+/// |---|---|---|---|
+/// | GET | `/api/v1/builds/{id}/tests` | – | → `Vec<TestTask>` |
+/// | POST | `/api/v1/builds/{id}/tests/restart` | owner/admin | → `Vec<TestTask>` |
+/// | POST | `/api/v1/builds/{id}/tests/cancel` | owner/admin | → `Vec<TestTask>` |
+/// | POST | `/api/v1/node/test/claim` | node | → [`TestClaimResponse`](crate::api::TestClaimResponse) |
+/// | POST | `/api/v1/node/test/{id}/heartbeat` | node | → [`HeartbeatResponse`] |
+/// | POST | `/api/v1/node/test/{id}/log` | node | [`LogLines`](crate::api::LogLines) → line count |
+/// | POST | `/api/v1/node/test/{id}/complete` | node | [`TestResult`](crate::api::TestResult) → [`TestTask`](crate::api::TestTask) |
+impl Client {
+    /// The test tasks of a build, by arch, with their reports and logs.
+    pub async fn build_tests(&self, build: u64) -> Result<Vec<crate::api::TestTask>, ClientError> {
+        self.get(&format!("/api/v1/builds/{build}/tests")).await
+    }
+
+    /// Puts the failed and cancelled test tasks of a build back to pending.
+    pub async fn restart_tests(
+        &self,
+        build: u64,
+    ) -> Result<Vec<crate::api::TestTask>, ClientError> {
+        self.post(&format!("/api/v1/builds/{build}/tests/restart"), &())
+            .await
+    }
+
+    /// Cancels the pending and running test tasks of a build.
+    pub async fn cancel_tests(&self, build: u64) -> Result<Vec<crate::api::TestTask>, ClientError> {
+        self.post(&format!("/api/v1/builds/{build}/tests/cancel"), &())
+            .await
+    }
+
+    /// Node protocol: asks for a test task of one of the node's arches.
+    pub async fn test_claim(&self) -> Result<crate::api::TestClaimResponse, ClientError> {
+        self.post("/api/v1/node/test/claim", &()).await
+    }
+
+    /// Node protocol: extends the lease of a test task.
+    pub async fn test_heartbeat(&self, task: u64) -> Result<HeartbeatResponse, ClientError> {
+        self.post(&format!("/api/v1/node/test/{task}/heartbeat"), &())
+            .await
+    }
+
+    /// Node protocol: appends log lines to a test task; returns the line count.
+    pub async fn test_append_log(&self, task: u64, lines: Vec<String>) -> Result<u64, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Next {
+            next: u64,
+        }
+        let n: Next = self
+            .post(
+                &format!("/api/v1/node/test/{task}/log"),
+                &crate::api::LogLines { lines },
+            )
+            .await?;
+        Ok(n.next)
+    }
+
+    /// Node protocol: ends a test task with its report (idempotent).
+    pub async fn test_complete(
+        &self,
+        task: u64,
+        result: &crate::api::TestResult,
+    ) -> Result<crate::api::TestTask, ClientError> {
+        self.post(&format!("/api/v1/node/test/{task}/complete"), result)
+            .await
+    }
+}

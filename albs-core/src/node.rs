@@ -69,6 +69,8 @@ pub struct BuildNode {
     fetcher: Arc<dyn SourceFetcher>,
     executor: Arc<dyn BuildExecutor>,
     config: NodeConfig,
+    /// Runs test tasks when there is no build task.
+    tests: crate::tester::node::TestWorker,
 }
 
 /// What happened to a task, as the node saw it.
@@ -89,11 +91,19 @@ impl BuildNode {
         config: NodeConfig,
     ) -> Self {
         BuildNode {
+            tests: crate::tester::node::TestWorker::new(client.clone(), config.clone()),
             client,
             fetcher,
             executor,
             config,
         }
+    }
+
+    /// Runs test tasks with `tester` instead of a
+    /// [`RootTester`](crate::tester::RootTester).
+    pub fn with_tester(mut self, tester: Arc<dyn crate::test::Tester>) -> Self {
+        self.tests = self.tests.with_tester(tester);
+        self
     }
 
     /// Claims and runs tasks until `shutdown`.
@@ -115,6 +125,8 @@ impl BuildNode {
                         Err(e) => tracing::warn!(task = id, error = %e, "task could not be run"),
                     }
                 }
+                // No build task: a test task, else a pause.
+                None if self.tests.run_one(&shutdown).await? => {}
                 None => {
                     tokio::select! {
                         _ = shutdown.cancelled() => {}

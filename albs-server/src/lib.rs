@@ -30,6 +30,7 @@ pub mod listener;
 mod metrics;
 mod node;
 mod sign;
+mod testing;
 mod validate;
 mod web;
 
@@ -174,6 +175,13 @@ pub fn router(state: AppState) -> Router {
             put(artifacts::upload),
         )
         .route("/api/v1/node/tasks/{id}/complete", post(node::complete))
+        .route("/api/v1/builds/{id}/tests", get(testing::list))
+        .route("/api/v1/builds/{id}/tests/restart", post(testing::restart))
+        .route("/api/v1/builds/{id}/tests/cancel", post(testing::cancel))
+        .route("/api/v1/node/test/claim", post(testing::claim))
+        .route("/api/v1/node/test/{id}/heartbeat", post(testing::heartbeat))
+        .route("/api/v1/node/test/{id}/log", post(testing::append_log))
+        .route("/api/v1/node/test/{id}/complete", post(testing::complete))
         .route("/api/v1/hooks/git", post(listener::git_hook))
         .route("/api/v1/keys", get(sign::list_keys).post(sign::register_key))
         .route("/api/v1/keys/{fingerprint}/archive", post(sign::archive_key))
@@ -282,6 +290,13 @@ async fn expire_leases(state: AppState, stop: CancellationToken) {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "expiring sign leases failed"),
+                }
+                match state.store.expire_test_leases(now(), &state.config.retry).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(tasks = ?ids, "test leases expired; test tasks requeued or failed");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "expiring test leases failed"),
                 }
             }
         }

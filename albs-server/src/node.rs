@@ -181,6 +181,12 @@ pub(crate) async fn complete(
     if task.state == TaskState::Succeeded {
         record(&state, &node, &task, &result).await?;
     }
+    if matches!(task.state, TaskState::Succeeded | TaskState::Excluded)
+        && let Some(build) = state.store.build(task.build_id).await?
+    {
+        // The last task of a build that succeeds makes its test tasks.
+        crate::testing::ensure_test_tasks(&state, &build).await?;
+    }
     tracing::info!(task = task_id, node = %node.name, state = %task.state, "task completed");
     Ok(Json(task))
 }

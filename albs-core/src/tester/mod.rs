@@ -29,6 +29,7 @@
 pub mod elf;
 pub mod host;
 mod jail;
+pub mod node;
 pub mod tap;
 
 use std::collections::{BTreeMap, HashMap};
