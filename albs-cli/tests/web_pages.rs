@@ -221,6 +221,39 @@ async fn web_pages_in_a_browser_and_metrics() {
         assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
     }
 
+    for (path, body, status, needle) in [
+        (
+            "/api/v1/products",
+            json!({"name": "secret", "private": false}),
+            409,
+            "secret",
+        ),
+        (
+            "/api/v1/products/secret/members",
+            json!({"user": "carol"}),
+            404,
+            "carol",
+        ),
+        (
+            "/api/v1/products/nope/members",
+            json!({"user": "alice"}),
+            404,
+            "nope",
+        ),
+        ("/api/v1/products", json!({"name": "a b"}), 400, "name"),
+    ] {
+        let r = http
+            .post(url(path))
+            .bearer_auth(&admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path} {body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(needle), "{path}: {text}");
+    }
+
     let node_token = node_add(&server.data, &server.url, &admin_token, "web-node");
     let _node = run_build_node(
         &tmp.path().join("node"),
@@ -435,6 +468,13 @@ async fn web_pages_in_a_browser_and_metrics() {
     let html = seen.page(&browser, "private log, anonymous").await;
     assert!(html.contains("404"), "{html}");
 
+    // The queue shows no task of the private build to anonymous readers.
+    let private_link = format!("href=\"/builds/{}\"", private.id);
+    browser.goto(&url("/nodes")).await;
+    let html = seen.page(&browser, "nodes, anonymous").await;
+    assert!(html.contains("web-node"), "{html}");
+    assert!(!html.contains(&private_link), "{html}");
+
     // A wrong token is refused; alice signs in with hers.
     browser.goto(&url("/login")).await;
     let login = "document.getElementById('token').value = arguments[0]; \
@@ -495,6 +535,14 @@ async fn web_pages_in_a_browser_and_metrics() {
     browser.goto(&url("/nodes")).await;
     let html = seen.page(&browser, "nodes, alice").await;
     assert!(html.contains("web-node"), "{html}");
+    // Its tasks wait for the busy node or for its src task (which one
+    // depends on how far the node got).
+    assert!(html.contains(&private_link), "{html}");
+    assert!(
+        html.contains("waiting for a free node")
+            || html.contains("waiting for the tasks it depends on"),
+        "{html}"
+    );
 
     // Signing out ends the session: the cookie no longer opens it.
     browser
