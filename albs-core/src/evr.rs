@@ -31,6 +31,13 @@ pub enum EvrError {
         /// The whole text.
         text: String,
     },
+    /// The version holds a `:` (a second epoch separator, as in `:a:1`),
+    /// which rpm refuses and which would print back as an epoch.
+    #[error("{text:?} has a ':' in its version; only the epoch is followed by ':'")]
+    ColonInVersion {
+        /// The whole text.
+        text: String,
+    },
     /// The NEVRA lacks a part.
     #[error("{text:?} is not a NEVRA (name-[epoch:]version-release.arch): {missing} is missing")]
     BadNevra {
@@ -229,6 +236,11 @@ impl FromStr for Evr {
                 text: text.to_owned(),
             });
         }
+        if version.contains(':') {
+            return Err(EvrError::ColonInVersion {
+                text: text.to_owned(),
+            });
+        }
         Ok(Evr {
             epoch,
             version: version.to_owned(),
@@ -336,6 +348,25 @@ serde_via_str!(Nevra);
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `evr` fuzz target: an empty epoch followed by a version
+    /// with a `:` parsed, then printed as a text whose "epoch" is not a number.
+    #[test]
+    fn a_colon_in_the_version_is_refused() {
+        use std::str::FromStr;
+        for bad in [":x:0.9-1", "1:2:3", "::1"] {
+            assert!(
+                matches!(
+                    super::Evr::from_str(bad),
+                    Err(super::EvrError::ColonInVersion { .. })
+                ),
+                "{bad}"
+            );
+        }
+        let ok: super::Evr = ":1.0-1".parse().unwrap();
+        assert_eq!(ok.to_string().parse::<super::Evr>().unwrap(), ok);
+        assert!("n-:a:1-1.x86_64".parse::<super::Nevra>().is_err());
+    }
+
     use super::*;
     use Ordering::*;
 
