@@ -31,9 +31,9 @@ pub enum EvrError {
         /// The whole text.
         text: String,
     },
-    /// The version holds a `:` (a second epoch separator, as in `:a:1`),
-    /// which rpm refuses and which would print back as an epoch.
-    #[error("{text:?} has a ':' in its version; only the epoch is followed by ':'")]
+    /// The version or release holds a `:` (a second epoch separator, as in
+    /// `:a:1`), which rpm refuses and which would print back as an epoch.
+    #[error("{text:?} has a ':' in its version or release; only the epoch is followed by ':'")]
     ColonInVersion {
         /// The whole text.
         text: String,
@@ -236,7 +236,7 @@ impl FromStr for Evr {
                 text: text.to_owned(),
             });
         }
-        if version.contains(':') {
+        if rest.contains(':') {
             return Err(EvrError::ColonInVersion {
                 text: text.to_owned(),
             });
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn a_colon_in_the_version_is_refused() {
         use std::str::FromStr;
-        for bad in [":x:0.9-1", "1:2:3", "::1"] {
+        for bad in [":x:0.9-1", "1:2:3", "::1", ":1.0-:a", "1:2-3:4"] {
             assert!(
                 matches!(
                     super::Evr::from_str(bad),
