@@ -4,11 +4,11 @@ mod build;
 mod cli;
 mod ledger;
 mod remote;
+mod repo;
+mod security;
 mod server;
 mod sign;
-mod repo;
 mod solve;
-mod security;
 mod testcmd;
 mod tests_cmd;
 

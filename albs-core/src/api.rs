@@ -7,9 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::db::testing::{
-    TestAssignment, TestClaimResponse, TestResult, TestState, TestTask,
-};
+pub use crate::db::testing::{TestAssignment, TestClaimResponse, TestResult, TestState, TestTask};
 pub use crate::model::BuildOptions;
 use crate::model::{Arch, Artifact, Build, BuildTask, TaskKind, TaskState};
 use crate::platform::Platform;

@@ -183,8 +183,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/node/test/{id}/log", post(testing::append_log))
         .route("/api/v1/node/test/{id}/complete", post(testing::complete))
         .route("/api/v1/hooks/git", post(listener::git_hook))
-        .route("/api/v1/keys", get(sign::list_keys).post(sign::register_key))
-        .route("/api/v1/keys/{fingerprint}/archive", post(sign::archive_key))
+        .route(
+            "/api/v1/keys",
+            get(sign::list_keys).post(sign::register_key),
+        )
+        .route(
+            "/api/v1/keys/{fingerprint}/archive",
+            post(sign::archive_key),
+        )
         .route(
             "/api/v1/builds/{id}/sign",
             get(sign::build_sign_tasks).post(sign::create_sign_task),

@@ -33,7 +33,11 @@ fn package(i: usize) -> rpm::Package {
         &name,
         &format!("1.{}.{}", i % 7, i % 13),
         "MIT",
-        if i.is_multiple_of(3) { "noarch" } else { "x86_64" },
+        if i.is_multiple_of(3) {
+            "noarch"
+        } else {
+            "x86_64"
+        },
         &format!("synthetic package number {i}"),
     );
     b.using_config(
