@@ -18,7 +18,11 @@ import pytest
 import albs
 
 REPO = Path(__file__).resolve().parents[3]
-UNIVERSE = REPO.parent / "shared" / "data" / "universe-bookworm.primary.xml.gz"
+UNIVERSE = Path(
+    os.environ.get(
+        "ALBS_UNIVERSE", "/work/shared/data/universe-bookworm.primary.xml.gz"
+    )
+)
 T = TypeVar("T")
 ALBS_BIN = Path(os.environ.get("ALBS_BIN", REPO / "target" / "debug" / "albs"))
 
