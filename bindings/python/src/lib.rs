@@ -135,6 +135,22 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 #[derive(Debug)]
 pub struct Repos {
     pool: Pool,
+    installed: Vec<albs_core::solve::PkgId>,
+}
+
+/// What [`Repos::solve`] is asked to do.
+#[derive(Debug, Default, Clone)]
+pub struct Jobs {
+    /// Names to install.
+    pub install: Vec<String>,
+    /// Names to erase.
+    pub erase: Vec<String>,
+    /// Names to update.
+    pub update: Vec<String>,
+    /// Update everything installed.
+    pub update_all: bool,
+    /// Installed packages may be erased to satisfy the jobs.
+    pub allow_erasing: bool,
 }
 
 impl Repos {
@@ -142,7 +158,47 @@ impl Repos {
     pub fn new(arch: &str) -> Self {
         let mut pool = Pool::new();
         pool.set_arch(arch);
-        Repos { pool }
+        Repos {
+            pool,
+            installed: Vec::new(),
+        }
+    }
+
+    /// Adds the installed system as rpm-md (a `primary.xml` or repository
+    /// directory); returns how many packages it held.
+    pub fn add_installed(&mut self, path: &Path) -> Result<usize> {
+        let first = self.pool.len() as u32;
+        let n = self.add_repo(path)?;
+        self.installed
+            .extend((first..self.pool.len() as u32).map(albs_core::solve::PkgId));
+        Ok(n)
+    }
+
+    /// Solves jobs against the installed system: the transaction as
+    /// (action, one-line description) pairs, in order.
+    pub fn solve(&self, jobs: &Jobs) -> Result<Vec<(String, String)>> {
+        let mut list: Vec<Job> = jobs
+            .install
+            .iter()
+            .map(|n| Job::Install(n.clone()))
+            .collect();
+        list.extend(jobs.erase.iter().map(|n| Job::Erase(n.clone())));
+        list.extend(jobs.update.iter().map(|n| Job::Update(n.clone())));
+        if jobs.update_all {
+            list.push(Job::UpdateAll);
+        }
+        let mut solver = Solver::new(&self.pool);
+        solver.set_installed(&self.installed);
+        solver.set_allow_erase(jobs.allow_erasing);
+        let solution = solver
+            .solve(&list)
+            .map_err(|p| Error::Unsatisfiable(p.lines))?;
+        Ok(solver
+            .transaction(&solution)
+            .steps
+            .iter()
+            .map(|s| (s.kind().to_owned(), s.describe(&self.pool)))
+            .collect())
     }
 
     /// Adds a `primary.xml` file (compressed or not) or a repository

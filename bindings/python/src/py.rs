@@ -234,6 +234,31 @@ impl Pool {
     fn install(&self, py: Python<'_>, names: Vec<String>) -> PyResult<Vec<String>> {
         py.detach(|| self.0.install(&names)).py(py)
     }
+    /// Adds the installed system as rpm-md; returns its package count.
+    fn add_installed(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<usize> {
+        py.detach(|| self.0.add_installed(&path)).py(py)
+    }
+    /// Solves install, erase and update jobs against the installed system:
+    /// the transaction as (action, description) pairs.
+    #[pyo3(signature = (install = vec![], erase = vec![], update = vec![], update_all = false, allow_erasing = false))]
+    fn solve(
+        &self,
+        py: Python<'_>,
+        install: Vec<String>,
+        erase: Vec<String>,
+        update: Vec<String>,
+        update_all: bool,
+        allow_erasing: bool,
+    ) -> PyResult<Vec<(String, String)>> {
+        let jobs = crate::Jobs {
+            install,
+            erase,
+            update,
+            update_all,
+            allow_erasing,
+        };
+        py.detach(|| self.0.solve(&jobs)).py(py)
+    }
     /// (NEVRA, unresolved requires) of each package with a requires nothing provides.
     fn repoclosure(&self, py: Python<'_>) -> Vec<(String, String)> {
         py.detach(|| self.0.repoclosure())

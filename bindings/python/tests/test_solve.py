@@ -165,3 +165,28 @@ def test_build_order_from_srpms(tmp_path: Path) -> None:
     assert told["edges"] == []
     with pytest.raises(albs.IoError):
         albs.build_order_srpms([tmp_path / "missing.src.rpm"])
+
+
+def versioned(name: str, ver: str, requires: list[str]) -> str:
+    return package(name, "x86_64", requires).replace('ver="1.0"', f'ver="{ver}"')
+
+
+def test_update_and_erase_against_an_installed_system(tmp_path: Path) -> None:
+    installed = tmp_path / "installed.xml"
+    installed.write_text(
+        PRIMARY.format(packages="\n".join([versioned("app", "1.0", ["lib"]), versioned("lib", "1.0", [])]))
+    )
+    available = tmp_path / "available.xml"
+    available.write_text(PRIMARY.format(packages=versioned("lib", "2.0", [])))
+    pool = albs.Pool("x86_64")
+    assert pool.add_installed(installed) == 2
+    pool.add_repo(available)
+    assert pool.solve(update=["lib"]) == [("upgrade", "upgrade lib-1.0-1.x86_64 -> lib-2.0-1.x86_64")]
+    assert pool.solve(update_all=True) == pool.solve(update=["lib"])
+    # app requires lib: erasing lib alone is refused, with allow_erasing app goes too.
+    with pytest.raises(albs.UnsatisfiableError) as e:
+        pool.solve(erase=["lib"])
+    assert any("lib" in line for line in e.value.lines)
+    erased = pool.solve(erase=["lib"], allow_erasing=True)
+    assert sorted(erased) == [("erase", "erase app-1.0-1.x86_64"), ("erase", "erase lib-1.0-1.x86_64")]
+    assert pool.solve(install=["app"]) == []

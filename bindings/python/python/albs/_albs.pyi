@@ -121,6 +121,17 @@ class Pool:
     def __len__(self) -> int: ...
     def install(self, names: list[str]) -> list[str]:
         """Sorted NEVRAs to install; raises UnsatisfiableError."""
+    def add_installed(self, path: _Path) -> int:
+        """Adds the installed system as rpm-md; returns its package count."""
+    def solve(
+        self,
+        install: list[str] = ...,
+        erase: list[str] = ...,
+        update: list[str] = ...,
+        update_all: bool = False,
+        allow_erasing: bool = False,
+    ) -> list[tuple[str, str]]:
+        """The transaction for these jobs against the installed system: (action, description)."""
     def repoclosure(self) -> list[tuple[str, str]]:
         """(NEVRA, unresolved requires) of each package with a requires nothing provides."""
     def installcheck(self) -> list[tuple[str, str]]:
