@@ -15,6 +15,7 @@ packages=(
     pkg-config libssl-dev libclang-dev gnupg   # sequoia (crypto-openssl runs bindgen); gpg is rpmsign's signer
     python3 python3-venv python3-pip   # the Python bindings: venv, maturin, pytest
     dnf              # the consumer of published repositories (gpgcheck, repo_gpgcheck, updateinfo)
+    dnf-plugins-core # `dnf copr enable --hub`, the client of the COPR-compatible endpoints
     sq               # sequoia's CLI: verifies detached signatures of repomd.xml
     openscap-scanner # oscap: validates and evaluates the OVAL feed
     rpmlint          # an informative stage of the test tasks
@@ -39,6 +40,14 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not installed; install a Rust toolchain (1.94 or newer) with rustup" >&2
     exit 1
+fi
+# dnf-plugins-core enables its `local` plugin, which adds an unsigned local
+# repository to every dnf run (and so fails gpgcheck in installroots): off.
+local_conf=/etc/dnf/plugins/local.conf
+if [ -f "$local_conf" ] && grep -m1 '^enabled' "$local_conf" | grep -q true; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo sed -i '0,/^enabled *= *true/s//enabled = false/' "$local_conf"
 fi
 bash "$(dirname "$0")/py-tools.sh"   # CycloneDX and SPDX validators for the SBOM tests (venv in target/py-tools)
 echo "setup: ready ($(rpm --version), $(bwrap --version), $(cargo --version))"

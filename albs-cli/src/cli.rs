@@ -46,6 +46,17 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users of the server's store: create, set a web password.
+    #[command(subcommand)]
+    User(crate::users::UserCommand),
+    /// Teams and their members' roles.
+    #[command(subcommand)]
+    Team(crate::users::TeamCommand),
+    /// Products (SIG namespaces owned by a team).
+    #[command(subcommand)]
+    Product(crate::users::ProductCommand),
+    /// The audit log of writes: who did what, allowed or denied (admin).
+    Audit(crate::users::AuditArgs),
     /// Submit a build to a server.
     Submit(SubmitArgs),
     /// Show builds, or one build with its tasks.
@@ -98,6 +109,9 @@ pub enum Command {
     /// SLSA provenance in signed DSSE envelopes: make and verify.
     #[command(subcommand)]
     Provenance(crate::security::ProvenanceCommand),
+    /// Release plans: plan, show, edit, commit, revert, list.
+    #[command(subcommand)]
+    Release(crate::release::ReleaseCommand),
 }
 
 /// Where the server is and who we are.
@@ -136,6 +150,13 @@ pub struct ServerArgs {
     /// tag_pattern, platform, owner; `poll_interval`; `webhook_secret_hash`).
     #[arg(long, value_name = "FILE")]
     pub watch: Option<std::path::PathBuf>,
+    /// POST build and release events to this URL (repeatable).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// File holding the HMAC secret that signs webhook bodies: one for
+    /// every `--webhook`, or one per `--webhook` in the same order.
+    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    pub webhook_secret_files: Vec<std::path::PathBuf>,
 }
 
 /// `albs node …`.
@@ -190,7 +211,8 @@ pub struct NodeArgs {
 /// `albs token …`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a user and print its API token (shown once; only its hash is kept).
+    /// Print a new API token of a user (shown once; only its hash is
+    /// kept), creating the user when it does not exist.
     Create {
         /// User name.
         #[arg(long)]

@@ -3,6 +3,7 @@
 mod build;
 mod cli;
 mod ledger;
+mod release;
 mod remote;
 mod repo;
 mod security;
@@ -11,6 +12,7 @@ mod sign;
 mod solve;
 mod testcmd;
 mod tests_cmd;
+mod users;
 
 use clap::Parser;
 
@@ -51,6 +53,10 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Node(cli::NodeCommand::Run(args)) => server::node(&cli.global, args).await,
         cli::Command::Node(cli::NodeCommand::Add(args)) => remote::node_add(args).await,
         cli::Command::Token(cmd) => server::token(&cli.global, cmd).await,
+        cli::Command::User(cmd) => users::user(&cli.global, cmd).await,
+        cli::Command::Team(cmd) => users::team(cmd).await,
+        cli::Command::Product(cmd) => users::product(cmd).await,
+        cli::Command::Audit(args) => users::audit(args).await,
         cli::Command::Submit(args) => remote::submit(args).await,
         cli::Command::Status(args) => remote::status(args).await,
         cli::Command::Logs(args) => remote::logs(args).await,
@@ -63,9 +69,10 @@ async fn run(cli: cli::Cli) -> anyhow::Result<std::process::ExitCode> {
         cli::Command::Key(cmd) => sign::key(cmd).await,
         cli::Command::Sign(args) => sign::sign(args).await,
         cli::Command::SignNode(args) => sign::sign_node(&cli.global, args).await,
-        cli::Command::Errata(cmd) => security::errata(cmd),
+        cli::Command::Errata(cmd) => security::errata(cmd).await,
         cli::Command::Oval(cmd) => security::oval(cmd),
         cli::Command::Sbom(cmd) => security::sbom(&cli.global, cmd).await,
         cli::Command::Provenance(cmd) => security::provenance(&cli.global, cmd).await,
+        cli::Command::Release(cmd) => release::run(cmd).await,
     }
 }

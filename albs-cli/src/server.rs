@@ -96,6 +96,13 @@ pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCod
     // The key comes from the environment only: never on disk, never in `ps`.
     let signer = ledger_signer(std::env::var("ALBS_LEDGER_KEY").ok().as_deref())?;
     let (store, ledger) = open_store_and_ledger(global, args.database_url.as_deref()).await?;
+    if let Some(file) = crate::users::bootstrap_admin(store.as_ref(), &global.data).await? {
+        // Where, never what: the password and token are only in the file.
+        eprintln!(
+            "no users yet: created the admin `admin`; its password and API token are in {} (mode 0600)",
+            file.display()
+        );
+    }
     for p in load_platforms(global)?.iter() {
         if store.platform(&p.name).await?.is_none() {
             store.put_platform(p).await?;
@@ -116,9 +123,12 @@ pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCod
         }
         None => None,
     };
+    let webhooks = webhook_targets(&args.webhooks, &args.webhook_secret_files)?;
     let config = ServerConfig {
         lease: Duration::from_secs(args.lease_secs),
         listener: listener_config,
+        webhooks,
+        repos_dir: Some(global.data.join("repos")),
         ..ServerConfig::default()
     };
     let mut state = AppState::new(store.clone(), artifacts, ledger, config);
@@ -161,6 +171,48 @@ pub async fn server(global: &Global, args: ServerArgs) -> anyhow::Result<ExitCod
         n.await??;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The webhook targets of `--webhook` and `--webhook-secret-file`.
+fn webhook_targets(
+    urls: &[String],
+    secret_files: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<albs_server::WebhookTarget>> {
+    if !secret_files.is_empty() && secret_files.len() != 1 && secret_files.len() != urls.len() {
+        anyhow::bail!(
+            "{} --webhook-secret-file for {} --webhook: give one secret for all, or one per webhook",
+            secret_files.len(),
+            urls.len()
+        );
+    }
+    let mut secrets = Vec::new();
+    for f in secret_files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let secret = text.trim().to_owned();
+        if secret.is_empty() {
+            anyhow::bail!("webhook secret file {} is empty", f.display());
+        }
+        secrets.push(secret);
+    }
+    let mut targets = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let secret = match secrets.len() {
+            0 => None,
+            1 => Some(secrets[0].clone()),
+            _ => Some(secrets[i].clone()),
+        };
+        let t = albs_server::WebhookTarget {
+            url: url.clone(),
+            secret,
+        };
+        t.check().map_err(|e| anyhow::anyhow!("--webhook: {e}"))?;
+        targets.push(t);
+    }
+    if !targets.is_empty() {
+        eprintln!("webhooks: {}", urls.join(", "));
+    }
+    Ok(targets)
 }
 
 fn make_node(
@@ -208,9 +260,14 @@ pub async fn token(global: &Global, cmd: TokenCommand) -> anyhow::Result<ExitCod
             let store = open_store(global, database_url.as_deref()).await?;
             let u = match store.create_user(&user, admin).await {
                 Ok(u) => u,
-                Err(DbError::Conflict { .. }) => anyhow::bail!(
-                    "user {user} already exists; choose another name (tokens are shown only once, at creation)"
-                ),
+                // Another token of a known user (the first admin included).
+                Err(DbError::Conflict { .. }) => match store.user_by_name(&user).await? {
+                    Some(u) if admin && !u.admin => anyhow::bail!(
+                        "user {user} exists and is not an admin; --admin does not make it one"
+                    ),
+                    Some(u) => u,
+                    None => anyhow::bail!("user {user} exists and does not; try again"),
+                },
                 Err(e) => return Err(e.into()),
             };
             let token = new_token()?;

@@ -28,6 +28,8 @@ pub mod node;
 pub mod pipeline;
 pub mod plan;
 pub mod platform;
+pub mod release;
+pub mod rbac;
 pub mod repo;
 pub mod rpmfile;
 pub mod sign;

@@ -434,6 +434,16 @@ impl CompactTree {
         }
     }
 
+    /// Drops every leaf from `len` on (and the subtrees they were part of).
+    pub fn truncate(&mut self, len: u64) {
+        for (level, row) in self.levels.iter_mut().enumerate() {
+            row.truncate((len >> level) as usize);
+        }
+        while self.levels.last().is_some_and(|r| r.is_empty()) && self.levels.len() > 1 {
+            self.levels.pop();
+        }
+    }
+
     /// Number of leaves.
     pub fn len(&self) -> u64 {
         self.levels.first().map_or(0, |l| l.len() as u64)

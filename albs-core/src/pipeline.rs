@@ -434,6 +434,7 @@ impl LocalPipeline {
             },
             time: time::OffsetDateTime::now_utc(),
             signature: None,
+            release: None,
         }
     }
 

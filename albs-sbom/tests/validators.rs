@@ -123,6 +123,7 @@ fn ledger_entry(index: u64, sha: Sha256, rpm: &Component) -> Entry {
         },
         time: time::macros::datetime!(2026-11-23 12:00 UTC),
         signature: None,
+        release: None,
     };
     Entry {
         index,

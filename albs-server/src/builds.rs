@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson, ApiPath, Reader, UserAuth};
+use crate::authz::{Action, Scope, authorize};
+use crate::extract::{ApiJson, ApiPath, Reader, UserAuth};
 use crate::validate;
 use crate::{AppState, now};
 
@@ -28,9 +29,10 @@ pub(crate) async fn list_platforms(
 /// `POST /api/v1/platforms` (admin).
 pub(crate) async fn put_platform(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiJson(platform): ApiJson<Platform>,
 ) -> Result<(StatusCode, Json<Platform>), AppError> {
+    authorize(&state, &admin, Action::PutPlatform, Scope::Global).await?;
     validate::check_platform(&platform)?;
     state.store.put_platform(&platform).await?;
     tracing::info!(platform = %platform.name, by = %admin.name, "platform stored");
@@ -43,6 +45,11 @@ pub(crate) async fn create_build(
     UserAuth(user): UserAuth,
     ApiJson(req): ApiJson<CreateBuild>,
 ) -> Result<impl IntoResponse, AppError> {
+    let scope = Scope::Owned {
+        product: req.options.product.as_deref(),
+        owner: &user.name,
+    };
+    authorize(&state, &user, Action::CreateBuild, scope).await?;
     let Some(platform) = state.store.platform(&req.platform).await? else {
         let known = state
             .store
@@ -73,6 +80,7 @@ pub(crate) async fn create_build(
     };
     let build = state.store.create_build(&new, now()).await?;
     tracing::info!(build = build.id, owner = %build.owner, tasks = build.tasks.len(), "build created");
+    crate::webhooks::emit(&state, crate::webhooks::Event::build(&state, "created", &build));
     let mut headers = HeaderMap::new();
     let location = format!(
         "{}/api/v1/builds/{}",
@@ -122,54 +130,55 @@ pub(crate) async fn get_build(
     Ok(Json(build))
 }
 
-/// The build `id`, when `user` may change it (its owner or an admin).
-async fn owned_build(
+/// The build `id`, when `user` sees it (else 404) and may do `action` to
+/// it (else 403; see [`crate::authz`]).
+pub(crate) async fn owned_build(
     state: &AppState,
     user: &User,
     id: u64,
-    verb: &str,
+    action: Action,
 ) -> Result<Build, AppError> {
     let build = find_build(state, id).await?;
-    if build.owner != user.name && !user.admin {
-        return Err(AppError::Forbidden(format!(
-            "build {id} belongs to {}; only its owner or an admin may {verb} it",
-            build.owner
-        )));
-    }
+    crate::web::access::check_build(state, Some(user), &build).await?;
+    authorize(state, user, action, Scope::Build(&build)).await?;
     Ok(build)
 }
 
-/// `POST /api/v1/builds/{id}/cancel` (owner or admin).
+/// `POST /api/v1/builds/{id}/cancel` (see [`crate::authz`]).
 pub(crate) async fn cancel_build(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Build>, AppError> {
-    owned_build(&state, &user, id, "cancel").await?;
+    let before = owned_build(&state, &user, id, Action::CancelBuild).await?;
     let build = state.store.cancel_build(id, now()).await?;
     tracing::info!(build = id, by = %user.name, "build cancelled");
+    if !before.state().is_final() {
+        crate::webhooks::emit(&state, crate::webhooks::Event::build(&state, "cancelled", &build));
+    }
     Ok(Json(build))
 }
 
-/// `POST /api/v1/builds/{id}/restart` (owner or admin).
+/// `POST /api/v1/builds/{id}/restart` (see [`crate::authz`]).
 pub(crate) async fn restart_build(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Build>, AppError> {
-    owned_build(&state, &user, id, "restart").await?;
+    owned_build(&state, &user, id, Action::RestartBuild).await?;
     let build = state.store.restart_build(id).await?;
     tracing::info!(build = id, by = %user.name, "build restarted");
     Ok(Json(build))
 }
 
-/// `DELETE /api/v1/builds/{id}` (owner or admin): only once every task ended.
+/// `DELETE /api/v1/builds/{id}` (see [`crate::authz`]): only once every
+/// task ended.
 pub(crate) async fn delete_build(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, AppError> {
-    let build = owned_build(&state, &user, id, "delete").await?;
+    let build = owned_build(&state, &user, id, Action::DeleteBuild).await?;
     let open = build.tasks.iter().filter(|t| !t.state.is_final()).count();
     if open > 0 {
         return Err(AppError::Conflict(format!(

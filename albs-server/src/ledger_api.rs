@@ -97,11 +97,15 @@ pub(crate) async fn key(State(state): State<AppState>) -> Result<Response, AppEr
 /// `GET /api/v1/ledger/records/{index}`.
 pub(crate) async fn record(
     State(state): State<AppState>,
+    crate::extract::Reader(reader): crate::extract::Reader,
     Path(index): Path<String>,
 ) -> Result<Json<LedgerEntryView>, AppError> {
     let index = number("index", &index)?;
     match state.ledger.get(index).await? {
-        Some(e) => Ok(Json(view(e))),
+        Some(e) if readable(&state, reader.as_ref(), &e.record).await? => Ok(Json(view(e))),
+        Some(_) => Err(AppError::NotFound(format!(
+            "index {index}: the record is of a private product's build"
+        ))),
         None => Err(AppError::NotFound(format!(
             "index {index}: the ledger has {} records",
             state.ledger.size().await?
@@ -109,15 +113,37 @@ pub(crate) async fn record(
     }
 }
 
+/// Whether `reader` may see a record: not one of a hidden build, nor of an
+/// artifact only hidden builds made. (Proofs and checkpoints carry hashes
+/// only and stay public.)
+async fn readable(
+    state: &AppState,
+    reader: Option<&albs_core::db::User>,
+    record: &albs_core::ledger::LedgerRecord,
+) -> Result<bool, AppError> {
+    if let Some(build) = record.task.build_id
+        && !crate::web::access::may_read_build_id(state, reader, build).await?
+    {
+        return Ok(false);
+    }
+    match &record.artifact {
+        Some(a) => crate::web::access::may_read_artifact(state, reader, a).await,
+        None => Ok(true),
+    }
+}
+
 /// `GET /api/v1/ledger/artifacts/{sha256}`: every record of an artifact.
 pub(crate) async fn artifact(
     State(state): State<AppState>,
+    crate::extract::Reader(reader): crate::extract::Reader,
     Path(sha256): Path<String>,
 ) -> Result<Json<Vec<LedgerEntryView>>, AppError> {
     let digest = parse_sha256(&sha256)?;
     let mut out = Vec::new();
     for i in state.ledger.find_artifact(&digest).await? {
-        if let Some(e) = state.ledger.get(i).await? {
+        if let Some(e) = state.ledger.get(i).await?
+            && readable(&state, reader.as_ref(), &e.record).await?
+        {
             out.push(view(e));
         }
     }

@@ -22,17 +22,25 @@
 #![deny(missing_docs)]
 
 mod artifacts;
+pub(crate) mod authz;
 mod builds;
+mod copr;
+mod errata;
 mod error;
 mod extract;
 mod ledger_api;
 pub mod listener;
 mod metrics;
 mod node;
+mod release;
+mod repos;
+mod security_api;
 mod sign;
+mod teams;
 mod testing;
 mod validate;
 mod web;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +59,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::AppError;
 pub use listener::{ListenerConfig, ListenerError, WatchedRepo, glob_match, poll_once};
+pub use webhooks::WebhookTarget;
 
 /// Largest JSON request body, in bytes.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -72,6 +81,11 @@ pub struct ServerConfig {
     /// The git listener: repositories whose new tags are built; `None`
     /// runs no listener (and the webhook answers 404).
     pub listener: Option<ListenerConfig>,
+    /// Where build and release events are POSTed (see [`webhooks`]).
+    pub webhooks: Vec<WebhookTarget>,
+    /// Where release commits publish repositories (`{data}/repos`), served
+    /// at `/repos/`; `None` publishes nothing.
+    pub repos_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +97,8 @@ impl Default for ServerConfig {
             expiry_interval: Duration::from_secs(1),
             public_base_url: None,
             listener: None,
+            webhooks: Vec::new(),
+            repos_dir: None,
         }
     }
 }
@@ -99,6 +115,8 @@ pub struct AppState {
     config: ServerConfig,
     /// Serialises completions so that each artifact is recorded once.
     completions: Arc<tokio::sync::Mutex<()>>,
+    /// Delivers build and release events to `config.webhooks`.
+    webhooks: webhooks::Webhooks,
 }
 
 impl AppState {
@@ -114,6 +132,7 @@ impl AppState {
             artifacts,
             ledger,
             ledger_signer: None,
+            webhooks: webhooks::Webhooks::new(&config.webhooks),
             config,
             completions: Arc::default(),
         }
@@ -223,6 +242,68 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/products/{name}/members",
             post(web::products::add_member),
         )
+        .route(
+            "/api/v1/teams",
+            get(teams::list_teams).post(teams::create_team),
+        )
+        .route(
+            "/api/v1/teams/{name}/members",
+            post(teams::add_team_member),
+        )
+        .route("/api/v1/users", post(teams::create_user))
+        .route("/api/v1/audit", get(teams::audit))
+        .route("/api/v1/errata", get(errata::list).post(errata::create))
+        .route(
+            "/api/v1/errata/{id}",
+            get(errata::get).patch(errata::patch),
+        )
+        .route("/api/v1/errata/{id}/match", post(errata::match_packages))
+        .route("/api/v1/errata/{id}/approve", post(errata::approve))
+        .route("/api/v1/errata/{id}/release", post(errata::release))
+        .route("/api/v1/platforms/{name}/oval.xml", get(errata::oval))
+        .route(
+            "/api/v1/platforms/{name}/updateinfo.xml",
+            get(errata::updateinfo),
+        )
+        .route("/api/v1/platforms/{name}/errata.json", get(errata::json))
+        .route("/api/v1/platforms/{name}/osv", get(errata::osv))
+        .route("/api/v1/builds/{id}/sbom", get(security_api::build_sbom))
+        .route(
+            "/api/v1/builds/{id}/provenance",
+            get(security_api::build_provenance),
+        )
+        .route(
+            "/api/v1/artifacts/{sha256}/sbom",
+            get(security_api::artifact_sbom),
+        )
+        .route(
+            "/api/v1/releases",
+            get(release::list).post(release::create),
+        )
+        .route(
+            "/api/v1/releases/{id}",
+            get(release::get).patch(release::edit),
+        )
+        .route("/api/v1/releases/{id}/commit", post(release::commit))
+        .route("/api/v1/releases/{id}/revert", post(release::revert))
+        .route(
+            "/api/v1/releases/repomd/pending",
+            post(release::repomd_pending),
+        )
+        .route(
+            "/api/v1/releases/repomd/signature",
+            post(release::repomd_signature),
+        )
+        .route("/repos/{*path}", get(repos::serve))
+        .route("/api/v1/keys/{fingerprint}", get(copr::key_asc))
+        .route("/products/{name}/{file}", get(copr::product_repo))
+        .route(
+            "/coprs/{owner}/{project}/repo/{chroot}/dnf.repo",
+            get(copr::copr_dnf_repo),
+        )
+        .route("/api_3/project", get(copr::api3_project))
+        .route("/api_3/project/list", get(copr::api3_project_list))
+        .route("/api_3/project/search", get(copr::api3_project_search))
         .route("/metrics", get(metrics::metrics))
         .merge(web::routes())
         .fallback(not_found)

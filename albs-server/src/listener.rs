@@ -56,7 +56,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson};
+use crate::extract::{ApiJson, UserAuth};
 use crate::{AppState, now};
 
 /// How long one `git ls-remote` may take before it is killed.
@@ -539,6 +539,7 @@ pub async fn poll_once(
                 source,
             })?;
         tracing::info!(build = build.id, repo = %shown, tag = %tag, owner = %build.owner, "new tag: build created");
+        crate::webhooks::emit(state, crate::webhooks::Event::build(state, "created", &build));
         created.push(build.id);
     }
     Ok(created)
@@ -614,7 +615,7 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
 }
 
 /// A webhook call with the shared secret or an admin's token.
-pub(crate) struct HookAuth;
+pub(crate) struct HookAuth(Option<albs_core::db::User>);
 
 impl FromRequestParts<AppState> for HookAuth {
     type Rejection = AppError;
@@ -628,12 +629,12 @@ impl FromRequestParts<AppState> for HookAuth {
         if let (Some(want), Some(token)) = (secret, bearer_token(parts))
             && same_digest(want, &hash_token(token))
         {
-            return Ok(HookAuth);
+            return Ok(HookAuth(None));
         }
-        // Not the secret: an admin's token, or the user/admin refusals.
-        AdminAuth::from_request_parts(parts, state)
+        // Not the secret: a user's token (the handler asks for an admin).
+        UserAuth::from_request_parts(parts, state)
             .await
-            .map(|_| HookAuth)
+            .map(|UserAuth(user)| HookAuth(Some(user)))
             .map_err(|e| match e {
                 AppError::Unauthorized(_) => AppError::Unauthorized(
                     "the webhook needs `Authorization: Bearer <secret>` with the listener's webhook secret, or an admin's token".into(),
@@ -646,9 +647,14 @@ impl FromRequestParts<AppState> for HookAuth {
 /// `POST /api/v1/hooks/git`: polls the watched repository `url` now.
 pub(crate) async fn git_hook(
     State(state): State<AppState>,
-    _auth: HookAuth,
+    HookAuth(user): HookAuth,
     ApiJson(req): ApiJson<HookRequest>,
 ) -> Result<Json<HookResponse>, AppError> {
+    use crate::authz::{Action, Scope, audit_anonymous, authorize};
+    match &user {
+        Some(user) => authorize(&state, user, Action::GitHook, Scope::Global).await?,
+        None => audit_anonymous(&state, Action::GitHook, "webhook secret").await?,
+    }
     let Some(config) = state.config.listener.as_ref() else {
         return Err(AppError::NotFound(
             "the git listener is not configured on this server; set `listener` in its configuration"

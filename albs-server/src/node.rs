@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson, ApiPath, NodeAuth, UserAuth};
+use crate::authz::{Action, Scope, authorize};
+use crate::extract::{ApiJson, ApiPath, NodeAuth, UserAuth};
 use crate::validate;
 use crate::{AppState, now};
 
@@ -28,9 +29,10 @@ pub(crate) const MAX_LOG_LINE: usize = 64 * 1024;
 /// `POST /api/v1/nodes` (admin): the token is in the answer, and only there.
 pub(crate) async fn register_node(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiJson(req): ApiJson<RegisterNode>,
 ) -> Result<(StatusCode, Json<NodeRegistered>), AppError> {
+    authorize(&state, &admin, Action::RegisterNode, Scope::Global).await?;
     validate::check_node(&req)?;
     let token = new_token().map_err(|e| AppError::internal("making a node token", e))?;
     let node = state
@@ -79,6 +81,7 @@ pub(crate) async fn claim(
         )
     })?;
     tracing::info!(task = c.task.id, build = c.task.build_id, node = %node.name, attempt = c.task.attempts, "task claimed");
+    crate::web::task_started(&state, c.task.id, t).await;
     Ok(Json(ClaimResponse {
         task: Some(TaskAssignment {
             task_id: c.task.id,
@@ -174,6 +177,7 @@ pub(crate) async fn complete(
     // One completion at a time, so that the ledger check below and its
     // appends are not interleaved with a repeated completion.
     let _guard = state.completions.lock().await;
+    let ended_before = crate::webhooks::build_of_task_ended(&state, task_id).await;
     let task = state
         .store
         .complete(node.id, task_id, &result, now())
@@ -187,6 +191,8 @@ pub(crate) async fn complete(
         // The last task of a build that succeeds makes its test tasks.
         crate::testing::ensure_test_tasks(&state, &build).await?;
     }
+    crate::webhooks::task_ended(&state, task.build_id, ended_before).await;
+    crate::web::task_finished(&state, task_id).await;
     tracing::info!(task = task_id, node = %node.name, state = %task.state, "task completed");
     Ok(Json(task))
 }
@@ -265,6 +271,7 @@ async fn record(
             },
             time: now(),
             signature: None,
+            release: None,
         };
         let at = state.ledger.append(&rec).await?;
         tracing::info!(artifact = %artifact.sha256, task = task.id, index = at.index, "ledger record appended");

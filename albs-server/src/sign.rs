@@ -25,15 +25,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson, ApiPath, NodeAuth, UserAuth, parse_sha256};
+use crate::authz::{Action, Scope, authorize};
+use crate::extract::{ApiJson, ApiPath, NodeAuth, UserAuth, parse_sha256};
 use crate::{AppState, now};
 
-/// `POST /api/v1/keys` (admin).
+/// `POST /api/v1/keys`: a platform's key by admins, a product's by its
+/// team's maintainers and signers.
 pub(crate) async fn register_key(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiJson(req): ApiJson<RegisterKey>,
 ) -> Result<(StatusCode, Json<SignKey>), AppError> {
+    let scope = match req.product.as_deref() {
+        Some(p) => Scope::Product(p),
+        None => Scope::Global,
+    };
+    authorize(&state, &admin, Action::RegisterKey, scope).await?;
     let fingerprint = albs_sign::node::public_key_fingerprint(req.public_key.as_bytes())
         .map_err(|e| AppError::BadRequest(format!("public_key: {e}")))?;
     if state.store.platform(&req.platform).await?.is_none() {
@@ -72,35 +79,31 @@ pub(crate) async fn list_keys(
     Ok(Json(state.store.sign_keys().await?))
 }
 
-/// `POST /api/v1/keys/{fingerprint}/archive` (admin).
+/// `POST /api/v1/keys/{fingerprint}/archive`: as for registering it.
 pub(crate) async fn archive_key(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiPath(fpr): ApiPath<String>,
 ) -> Result<Json<SignKey>, AppError> {
+    let known = state.store.sign_key(&fpr).await?;
+    let scope = match known.as_ref().and_then(|k| k.product.as_deref()) {
+        Some(p) => Scope::Product(p),
+        None => Scope::Global,
+    };
+    authorize(&state, &admin, Action::ArchiveKey, scope).await?;
     let key = state.store.archive_sign_key(&fpr, now()).await?;
     tracing::info!(key = %key.fingerprint, by = %admin.name, "signing key archived");
     Ok(Json(key))
 }
 
-/// `POST /api/v1/builds/{id}/sign` (the build's owner or an admin).
+/// `POST /api/v1/builds/{id}/sign` (see [`crate::authz`]).
 pub(crate) async fn create_sign_task(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
     ApiJson(req): ApiJson<CreateSignTask>,
 ) -> Result<(StatusCode, Json<SignTask>), AppError> {
-    let build = state
-        .store
-        .build(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("build {id} does not exist")))?;
-    if build.owner != user.name && !user.admin {
-        return Err(AppError::Forbidden(format!(
-            "user {} may not sign build {id} of {}; only its owner or an admin may",
-            user.name, build.owner
-        )));
-    }
+    let build = crate::builds::owned_build(&state, &user, id, Action::CreateSignTask).await?;
     if build.state() != TaskState::Succeeded {
         return Err(AppError::Conflict(format!(
             "build {id} is {}; only a succeeded build is signed",
@@ -174,25 +177,25 @@ pub(crate) async fn create_sign_task(
 /// `GET /api/v1/builds/{id}/sign`.
 pub(crate) async fn build_sign_tasks(
     State(state): State<AppState>,
+    crate::extract::Reader(reader): crate::extract::Reader,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Vec<SignTask>>, AppError> {
-    if state.store.build(id).await?.is_none() {
-        return Err(AppError::NotFound(format!("build {id} does not exist")));
-    }
+    crate::web::access::visible_build(&state, reader.as_ref(), id).await?;
     Ok(Json(state.store.build_sign_tasks(id).await?))
 }
 
 /// `GET /api/v1/sign/tasks/{id}`.
 pub(crate) async fn get_sign_task(
     State(state): State<AppState>,
+    crate::extract::Reader(reader): crate::extract::Reader,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<SignTask>, AppError> {
-    state
-        .store
-        .sign_task(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("sign task {id} does not exist")))
+    let missing = || AppError::NotFound(format!("sign task {id} does not exist"));
+    let task = state.store.sign_task(id).await?.ok_or_else(missing)?;
+    if !crate::web::access::may_read_build_id(&state, reader.as_ref(), task.build_id).await? {
+        return Err(missing());
+    }
+    Ok(Json(task))
 }
 
 fn lease_secs(until: time::OffsetDateTime, now: time::OffsetDateTime) -> u64 {
@@ -409,6 +412,7 @@ async fn record(
             unsigned: package.unsigned,
             fingerprint: fingerprint.to_owned(),
         }),
+        release: None,
     };
     Ok(state.ledger.append(&rec).await?.index)
 }

@@ -11,12 +11,12 @@
 use albs_core::api::{
     HeartbeatResponse, LogLines, TestAssignment, TestClaimResponse, TestResult, TestTask,
 };
-use albs_core::db::User;
 use albs_core::model::{Arch, Artifact, ArtifactKind, Build, TaskKind, TaskState};
 use axum::Json;
 use axum::extract::State;
 
 use crate::error::AppError;
+use crate::authz::Action;
 use crate::extract::{ApiJson, ApiPath, NodeAuth, Reader, UserAuth};
 use crate::node::{MAX_LOG_LINE, MAX_LOG_LINES, Next};
 use crate::{AppState, now};
@@ -79,16 +79,6 @@ async fn find_build(state: &AppState, id: u64) -> Result<Build, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("build {id} does not exist")))
 }
 
-fn check_owner(user: &User, build: &Build, what: &str) -> Result<(), AppError> {
-    if build.owner != user.name && !user.admin {
-        return Err(AppError::Forbidden(format!(
-            "user {} may not {what} the tests of build {} of {}; only its owner or an admin may",
-            user.name, build.id, build.owner
-        )));
-    }
-    Ok(())
-}
-
 /// `GET /api/v1/builds/{id}/tests`: the build's test tasks by arch.
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -100,28 +90,26 @@ pub(crate) async fn list(
     Ok(Json(ensure_test_tasks(&state, &build).await?))
 }
 
-/// `POST /api/v1/builds/{id}/tests/restart` (owner or admin): failed and
+/// `POST /api/v1/builds/{id}/tests/restart` (see [`crate::authz`]): failed and
 /// cancelled test tasks go back to pending.
 pub(crate) async fn restart(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Vec<TestTask>>, AppError> {
-    let build = find_build(&state, id).await?;
-    check_owner(&user, &build, "restart")?;
+    crate::builds::owned_build(&state, &user, id, Action::RestartTests).await?;
     let tasks = state.store.restart_test_tasks(id).await?;
     tracing::info!(build = id, by = %user.name, "test tasks restarted");
     Ok(Json(tasks))
 }
 
-/// `POST /api/v1/builds/{id}/tests/cancel` (owner or admin).
+/// `POST /api/v1/builds/{id}/tests/cancel` (see [`crate::authz`]).
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Vec<TestTask>>, AppError> {
-    let build = find_build(&state, id).await?;
-    check_owner(&user, &build, "cancel")?;
+    crate::builds::owned_build(&state, &user, id, Action::CancelTests).await?;
     let tasks = state.store.cancel_test_tasks(id, now()).await?;
     tracing::info!(build = id, by = %user.name, "test tasks cancelled");
     Ok(Json(tasks))

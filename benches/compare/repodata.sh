@@ -16,7 +16,11 @@
 # `albs` binary, built by this script.
 #
 # Usage: benches/compare/repodata.sh
-#   RUNS   timed runs per case, the median counts (default 5)
+#   RUNS     timed runs per case, the median counts (default 5)
+#   ALBS     an `albs` binary to time instead of building the release one
+#   CORPUS   the corpus directory (as printed by ALBS_REPODATA_CORPUS=10001
+#            cargo bench -p albs-benches --bench repodata) instead of
+#            building the bench to find or make it
 #
 # Needs createrepo_c, cargo, awk and about 200 MB in $TMPDIR.
 set -euo pipefail
@@ -26,11 +30,20 @@ RUNS=${RUNS:-5}
 command -v createrepo_c >/dev/null ||
     { echo "repodata.sh: createrepo_c is not installed (scripts/setup.sh)" >&2; exit 1; }
 
-echo "building albs (release) and the benchmark corpus..." >&2
-cargo build --release --manifest-path "$root/Cargo.toml" -p albs-cli >&2
-albs="$root/target/release/albs"
-corpus=$(ALBS_REPODATA_CORPUS=10001 cargo bench --manifest-path "$root/Cargo.toml" \
-    -p albs-benches --bench repodata 2>/dev/null | tail -1)
+if [ -n "${ALBS:-}" ]; then
+    albs=$ALBS
+else
+    echo "building albs (release)..." >&2
+    cargo build --release --manifest-path "$root/Cargo.toml" -p albs-cli >&2
+    albs="$root/target/release/albs"
+fi
+if [ -n "${CORPUS:-}" ]; then
+    corpus=$CORPUS
+else
+    echo "finding or making the benchmark corpus..." >&2
+    corpus=$(ALBS_REPODATA_CORPUS=10001 cargo bench --manifest-path "$root/Cargo.toml" \
+        -p albs-benches --bench repodata 2>/dev/null | tail -1)
+fi
 [ -r "$corpus/pkg10000.rpm" ] || { echo "repodata.sh: no corpus at $corpus" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/albs-repodata-compare.XXXXXX")

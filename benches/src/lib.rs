@@ -143,6 +143,7 @@ pub fn sample_record(i: u64) -> LedgerRecord {
         },
         time: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(i as i64),
         signature: None,
+        release: None,
     }
 }
 

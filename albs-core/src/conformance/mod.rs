@@ -96,6 +96,7 @@ pub fn sample_record(i: u64) -> LedgerRecord {
         },
         time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + i as i64).unwrap(),
         signature: None,
+        release: None,
     }
 }
 

@@ -221,6 +221,10 @@ include!("store_impl.rs");
 super::sign::sign_store_impl!();
 super::products::product_store_impl!();
 super::testing::test_store_impl!();
+super::release::release_store_impl!();
+super::errata::errata_store_impl!();
+super::rbac::rbac_store_impl!();
+super::pages::page_store_impl!();
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //!
 //! A product is a name that builds carry in `options.product`. A private
 //! product hides its builds (and their tasks and logs) from every reader but
-//! its members and admins; a build whose product is not registered, or is
+//! its members, the members of the team owning it and admins; a build whose product is not registered, or is
 //! not private, is public.
 //!
 //! A web session is a random id the browser holds in a cookie; the store
@@ -27,8 +27,12 @@ use crate::model::TaskState;
 pub struct Product {
     /// Its name, as builds give it in `options.product`.
     pub name: String,
-    /// Its builds are visible to its members and admins only.
+    /// Its builds are visible to its members, its team and admins only.
     pub private: bool,
+    /// The team owning it (its members read it when private, and act on
+    /// its builds by their roles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// A task waiting in the queue, with what it waits for.
@@ -129,6 +133,7 @@ macro_rules! product_store_impl {
                     Ok(PProduct {
                         name: name.to_owned(),
                         private,
+                        team: None,
                     })
                 }
                 .await;
@@ -136,14 +141,18 @@ macro_rules! product_store_impl {
             }
 
             async fn products(&self) -> Result<Vec<PProduct>, DbError> {
-                let rows: Vec<(String, bool)> =
-                    sqlx::query_as("SELECT name, private FROM products ORDER BY name")
+                let rows: Vec<(String, bool, Option<String>)> =
+                    sqlx::query_as("SELECT name, private, team FROM products ORDER BY name")
                         .fetch_all(self.pool())
                         .await
                         .map_err(backend)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(name, private)| PProduct { name, private })
+                    .map(|(name, private, team)| PProduct {
+                        name,
+                        private,
+                        team,
+                    })
                     .collect())
             }
 
@@ -200,7 +209,9 @@ macro_rules! product_store_impl {
                 let user_id = reader.map(|u| db_id(u.id)).unwrap_or(-1);
                 let rows: Vec<String> = sqlx::query_scalar(
                     "SELECT p.name FROM products p WHERE p.private AND NOT EXISTS \
-                     (SELECT 1 FROM product_members m WHERE m.product = p.name AND m.user_id = $1)",
+                     (SELECT 1 FROM product_members m WHERE m.product = p.name AND m.user_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM team_members t \
+                     WHERE t.team = p.team AND t.user_id = $1)",
                 )
                 .bind(user_id)
                 .fetch_all(self.pool())

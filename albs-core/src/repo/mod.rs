@@ -13,7 +13,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+mod chunked;
 mod publish;
+mod state;
 
 pub use publish::{
     MdFile, Published, Repo, RepoError, RepoPackage, RetainPolicy, STATE_DIR, Staged, SyncSummary,
@@ -279,19 +281,7 @@ fn write_data_as(
         })?;
     let checksum = hex::encode(Sha256::digest(&compressed));
     let file = format!("{checksum}-{kind}.xml.{}", compression.extension());
-    let path = repodata.join(&file);
-    let io = |source| RepoWriteError::Io {
-        input: path.display().to_string(),
-        source,
-    };
-    if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(compressed.len() as u64) {
-        let mut tmp = tempfile::NamedTempFile::new_in(repodata).map_err(io)?;
-        served_mode(tmp.as_file()).map_err(io)?;
-        tmp.write_all(&compressed)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(io)?;
-        tmp.persist(&path).map_err(|e| io(e.error))?;
-    }
+    persist_md(repodata, &file, &compressed)?;
     Ok(RepoData {
         kind,
         href: format!("repodata/{file}"),
@@ -300,6 +290,26 @@ fn write_data_as(
         size: compressed.len() as u64,
         open_size: xml.len() as u64,
     })
+}
+
+/// Writes `repodata/<file>` (a checksum name), through a synced temporary
+/// file and a rename so a file with that name is always whole; a file
+/// already there with that name and size is kept.
+fn persist_md(repodata: &Path, file: &str, bytes: &[u8]) -> Result<(), RepoWriteError> {
+    let path = repodata.join(file);
+    let io = |source| RepoWriteError::Io {
+        input: path.display().to_string(),
+        source,
+    };
+    if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(bytes.len() as u64) {
+        let mut tmp = tempfile::NamedTempFile::new_in(repodata).map_err(io)?;
+        served_mode(tmp.as_file()).map_err(io)?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(io)?;
+        tmp.persist(&path).map_err(|e| io(e.error))?;
+    }
+    Ok(())
 }
 
 /// Reads the header and file facts of one package under `root`.

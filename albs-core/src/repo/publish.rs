@@ -27,19 +27,24 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::chunked::{self, BlockKey};
+use super::state::{self, Entry, Generation, Layout, Pack, Span, State};
 use super::{
     MdCompression, RepoData, RepoWriteError, doc_head, doc_tail, filelists_pkg, other_pkg,
-    primary_pkg, read_package, repomd_xml, served_mode, write_data_as,
+    persist_md, primary_pkg, read_package, repomd_xml, served_mode,
 };
 
 /// The state directory inside the repository directory.
 pub const STATE_DIR: &str = ".albs";
-const STATE_FILE: &str = "repo.json";
+/// The index of packages and generations (see [`state`]).
+const STATE_FILE: &str = "state.bin";
+/// The single JSON state file of format 1, converted on open.
+const STATE_FILE_V1: &str = "repo.json";
 const GENERATIONS_DIR: &str = "generations";
-const STATE_FORMAT: u32 = 1;
+/// The document kinds, in the order of an entry's fragments.
+const KINDS: [&str; 3] = ["primary", "filelists", "other"];
 
 /// Why a repository could not be opened, changed, published, reverted or
 /// verified.
@@ -141,69 +146,6 @@ impl Default for RetainPolicy {
     }
 }
 
-/// The stored facts and XML fragments of one package.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
-    href: String,
-    size: u64,
-    mtime_ns: i64,
-    pkgid: String,
-    name: String,
-    epoch: u32,
-    version: String,
-    release: String,
-    arch: String,
-    primary: String,
-    filelists: String,
-    other: String,
-}
-
-impl Entry {
-    fn key(&self) -> String {
-        format!("{}:{}:{}", self.pkgid, self.mtime_ns, self.href)
-    }
-
-    fn nevra(&self) -> String {
-        if self.epoch == 0 {
-            format!(
-                "{}-{}-{}.{}",
-                self.name, self.version, self.release, self.arch
-            )
-        } else {
-            format!(
-                "{}-{}:{}-{}.{}",
-                self.name, self.epoch, self.version, self.release, self.arch
-            )
-        }
-    }
-}
-
-/// One published `repomd.xml` and what it names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Generation {
-    id: u64,
-    published: u64,
-    superseded: Option<u64>,
-    reverted: bool,
-    signed: bool,
-    /// Entry keys, in the order the metadata lists them.
-    packages: Vec<String>,
-    /// File names inside `repodata/`.
-    files: Vec<String>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct State {
-    format: u32,
-    compression: MdCompression,
-    /// The retention set with [`Repo::set_retain`], kept for later writers.
-    #[serde(default)]
-    retain: Option<(usize, u64)>,
-    next_id: u64,
-    generations: Vec<Generation>,
-    entries: BTreeMap<String, Entry>,
-}
-
 /// A package of the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoPackage {
@@ -236,6 +178,8 @@ pub struct Staged {
     data: Vec<RepoData>,
     packages: Vec<String>,
     unchanged: bool,
+    /// Where the blocks are in the files written.
+    layouts: Vec<Layout>,
 }
 
 impl Staged {
@@ -283,6 +227,8 @@ pub struct Repo {
     state: State,
     /// The package set the next publish writes: href → entry key.
     working: BTreeMap<String, String>,
+    /// The fragments of the entries.
+    pack: Pack,
     _lock: std::fs::File,
 }
 
@@ -301,13 +247,7 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
+    state::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 /// Whether `name` is a checksum-named metadata file as albs and createrepo_c
@@ -362,33 +302,56 @@ impl Repo {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
         let state_path = state_dir.join(STATE_FILE);
-        let state = match std::fs::read(&state_path) {
+        let bad = |path: &Path, reason: String| RepoError::State {
+            path: path.display().to_string(),
+            reason,
+        };
+        let (state, pack, migrated) = match std::fs::read(&state_path) {
             Ok(bytes) => {
-                let bad = |reason: String| RepoError::State {
-                    path: state_path.display().to_string(),
-                    reason,
-                };
-                let state: State =
-                    serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-                if state.format != STATE_FORMAT {
-                    return Err(bad(format!(
-                        "format {}, this albs reads {STATE_FORMAT}",
-                        state.format
-                    )));
-                }
-                state
+                let state = state::decode(&bytes).map_err(|r| bad(&state_path, r))?;
+                let pack_path = state_dir.join(&state.pack);
+                let pack = Pack::open(pack_path.clone()).map_err(io_err(&pack_path))?;
+                (state, pack, false)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
-                format: STATE_FORMAT,
-                next_id: 1,
-                ..State::default()
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let v1_path = state_dir.join(STATE_FILE_V1);
+                let pack_path = state_dir.join(state::pack_name(1));
+                match std::fs::read(&v1_path) {
+                    Ok(bytes) => {
+                        let old: state::StateV1 = serde_json::from_slice(&bytes)
+                            .map_err(|e| bad(&v1_path, e.to_string()))?;
+                        if old.format != 1 {
+                            return Err(bad(
+                                &v1_path,
+                                format!("format {}, this albs reads 1 and 2", old.format),
+                            ));
+                        }
+                        // A pack left by an interrupted conversion is
+                        // garbage: start it again.
+                        let _ = std::fs::remove_file(&pack_path);
+                        let mut pack = Pack::open(pack_path.clone()).map_err(io_err(&pack_path))?;
+                        let state = state::from_v1(old, &mut pack).map_err(io_err(&pack_path))?;
+                        (state, pack, true)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let pack = Pack::open(pack_path.clone()).map_err(io_err(&pack_path))?;
+                        let state = State {
+                            next_id: 1,
+                            pack: state::pack_name(1),
+                            ..State::default()
+                        };
+                        (state, pack, false)
+                    }
+                    Err(e) => return Err(io_err(&v1_path)(e)),
+                }
+            }
             Err(e) => return Err(io_err(&state_path)(e)),
         };
         let mut repo = Repo {
             root,
             state,
             working: BTreeMap::new(),
+            pack,
             _lock: lock,
         };
         if let Some(g) = repo.current() {
@@ -398,6 +361,10 @@ impl Repo {
                     repo.working.insert(e.href.clone(), k);
                 }
             }
+        }
+        if migrated {
+            repo.save_state()?;
+            let _ = std::fs::remove_file(repo.root.join(STATE_DIR).join(STATE_FILE_V1));
         }
         Ok(repo)
     }
@@ -505,12 +472,33 @@ impl Repo {
         }
         let read = read_entries(&self.root, &to_read)?;
         let n_read = read.len();
+        // The fragments of the new packages go to the pack in one write.
+        let mut buf = Vec::new();
+        let mut fresh = Vec::with_capacity(read.len());
+        for (mut e, frags) in read {
+            for (span, f) in e.frags.iter_mut().zip(&frags) {
+                *span = Span {
+                    off: buf.len() as u64,
+                    len: f.len() as u64,
+                };
+                buf.extend_from_slice(f.as_bytes());
+            }
+            fresh.push(e);
+        }
+        if !buf.is_empty() {
+            let base = self.pack.append(&buf).map_err(io_err(&self.pack.path))?;
+            for e in &mut fresh {
+                for s in &mut e.frags {
+                    s.off += base;
+                }
+            }
+        }
         let mut nevras = Vec::new();
         for (href, k) in found {
             nevras.push(self.state.entries[&k].nevra());
             self.working.insert(href, k);
         }
-        for e in read {
+        for e in fresh {
             nevras.push(e.nevra());
             let k = e.key();
             self.working.insert(e.href.clone(), k.clone());
@@ -611,44 +599,188 @@ impl Repo {
                     data: Vec::new(),
                     packages: keys,
                     unchanged: true,
+                    layouts: Vec::new(),
                 });
             }
         }
         let entries: Vec<&Entry> = keys.iter().map(|k| &self.state.entries[k]).collect();
         let repodata = self.root.join("repodata");
         std::fs::create_dir_all(&repodata).map_err(io_err(&repodata))?;
-        let build = |kind: &'static str| -> Result<RepoData, RepoWriteError> {
-            let body: usize = entries
-                .iter()
-                .map(|e| match kind {
-                    "primary" => e.primary.len(),
-                    "filelists" => e.filelists.len(),
-                    _ => e.other.len(),
-                })
-                .sum();
-            let mut xml = doc_head(kind, entries.len());
-            xml.reserve(body + 32);
-            for e in &entries {
-                xml.push_str(match kind {
-                    "primary" => &e.primary,
-                    "filelists" => &e.filelists,
-                    _ => &e.other,
+        let pack = self.pack.read().map_err(io_err(&self.pack.path))?;
+        for e in &entries {
+            if e.frags.iter().any(|s| s.off + s.len > pack.len() as u64) {
+                return Err(RepoError::State {
+                    path: self.pack.path.display().to_string(),
+                    reason: format!("the fragments of {} are past its end", e.href),
                 });
             }
-            xml.push_str(doc_tail(kind));
-            write_data_as(&repodata, kind, xml.as_bytes(), compression)
+        }
+        let frag = |e: &Entry, doc: usize| -> &[u8] {
+            let s = e.frags[doc];
+            &pack[s.off as usize..(s.off + s.len) as usize]
         };
-        let (primary, filelists, other) = std::thread::scope(|s| {
-            let f = s.spawn(|| build("filelists"));
-            let o = s.spawn(|| build("other"));
-            let p = build("primary");
-            (
-                p,
-                f.join().expect("filelists writer panicked"),
-                o.join().expect("other writer panicked"),
-            )
+
+        let blocks = chunked::blocks(entries.iter().map(|e| e.href.as_str()));
+        let block_keys: Vec<Vec<BlockKey>> = KINDS
+            .iter()
+            .map(|kind| {
+                blocks
+                    .iter()
+                    .map(|r| {
+                        chunked::block_key(
+                            kind,
+                            compression,
+                            keys[r.clone()].iter().map(String::as_str),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        // Blocks of the files served now that the new files can copy.
+        let previous = self.reusable_files(compression);
+        let mut reuse: HashMap<BlockKey, &[u8]> = HashMap::new();
+        for (layout, bytes) in &previous {
+            for (key, off, len) in &layout.blocks {
+                if let Some(seg) = bytes.get(*off as usize..(*off + *len) as usize) {
+                    reuse.insert(*key, seg);
+                }
+            }
+        }
+
+        // The work: hashing each document whole (its open checksum, and its
+        // CRC for gzip) and compressing each block not reused.
+        enum Job {
+            Hash(usize),
+            Compress(usize, usize),
+        }
+        enum Done {
+            Hash(String, flate2::Crc, u64),
+            Compressed(Vec<u8>),
+        }
+        let mut jobs: Vec<Job> = (0..KINDS.len()).map(Job::Hash).collect();
+        for (doc, ks) in block_keys.iter().enumerate() {
+            for (b, k) in ks.iter().enumerate() {
+                if !reuse.contains_key(k) {
+                    jobs.push(Job::Compress(doc, b));
+                }
+            }
+        }
+        let heads: Vec<String> = KINDS.iter().map(|k| doc_head(k, entries.len())).collect();
+        let results = run_jobs(jobs.len(), |i| -> std::io::Result<Done> {
+            match jobs[i] {
+                Job::Hash(doc) => {
+                    let mut sha = Sha256::new();
+                    let mut crc = flate2::Crc::new();
+                    let mut size = 0u64;
+                    let gz = compression == MdCompression::Gz;
+                    let parts = std::iter::once(heads[doc].as_bytes())
+                        .chain(entries.iter().map(|e| frag(e, doc)))
+                        .chain(std::iter::once(doc_tail(KINDS[doc]).as_bytes()));
+                    for part in parts {
+                        sha.update(part);
+                        if gz {
+                            crc.update(part);
+                        }
+                        size += part.len() as u64;
+                    }
+                    Ok(Done::Hash(hex::encode(sha.finalize()), crc, size))
+                }
+                Job::Compress(doc, b) => {
+                    let r = blocks[b].clone();
+                    let len = entries[r.clone()]
+                        .iter()
+                        .map(|e| e.frags[doc].len)
+                        .sum::<u64>();
+                    let mut raw = Vec::with_capacity(len as usize);
+                    for e in &entries[r] {
+                        raw.extend_from_slice(frag(e, doc));
+                    }
+                    chunked::compress_segment(compression, &raw, false).map(Done::Compressed)
+                }
+            }
         });
-        let data = vec![primary?, filelists?, other?];
+        let mut hashes: Vec<Option<(String, flate2::Crc, u64)>> = vec![None, None, None];
+        let mut fresh: HashMap<(usize, usize), Vec<u8>> = HashMap::new();
+        for (job, done) in jobs.iter().zip(results) {
+            let done = done.map_err(|source| RepoWriteError::Io {
+                input: "compressing metadata".to_owned(),
+                source,
+            })?;
+            match (job, done) {
+                (Job::Hash(doc), Done::Hash(sum, crc, size)) => {
+                    hashes[*doc] = Some((sum, crc, size))
+                }
+                (Job::Compress(doc, b), Done::Compressed(bytes)) => {
+                    fresh.insert((*doc, *b), bytes);
+                }
+                _ => unreachable!("a job's result matches the job"),
+            }
+        }
+
+        // Each file: header, the parts in order, trailer; written under its
+        // checksum name.
+        let ext = compression.extension();
+        let written = run_jobs(
+            KINDS.len(),
+            |doc| -> Result<(RepoData, Layout), RepoError> {
+                let kind = KINDS[doc];
+                let (open_checksum, crc, open_size) =
+                    hashes[doc].as_ref().expect("every document was hashed");
+                let wrap = |source| RepoWriteError::Io {
+                    input: kind.to_owned(),
+                    source,
+                };
+                let gz = compression == MdCompression::Gz;
+                let mut out = Vec::new();
+                if gz {
+                    out.extend_from_slice(&chunked::GZIP_HEADER);
+                }
+                out.extend(
+                    chunked::compress_segment(compression, heads[doc].as_bytes(), false)
+                        .map_err(wrap)?,
+                );
+                let mut layout = Layout::default();
+                for (b, key) in block_keys[doc].iter().enumerate() {
+                    let seg: &[u8] = match fresh.get(&(doc, b)) {
+                        Some(s) => s,
+                        None => reuse[key],
+                    };
+                    layout
+                        .blocks
+                        .push((*key, out.len() as u64, seg.len() as u64));
+                    out.extend_from_slice(seg);
+                }
+                out.extend(
+                    chunked::compress_segment(compression, doc_tail(kind).as_bytes(), true)
+                        .map_err(wrap)?,
+                );
+                if gz {
+                    out.extend_from_slice(&chunked::gzip_trailer(crc));
+                }
+                let checksum = hex::encode(Sha256::digest(&out));
+                let file = format!("{checksum}-{kind}.xml.{ext}");
+                persist_md(&repodata, &file, &out)?;
+                layout.file = file.clone();
+                Ok((
+                    RepoData {
+                        kind,
+                        href: format!("repodata/{file}"),
+                        checksum,
+                        open_checksum: open_checksum.clone(),
+                        size: out.len() as u64,
+                        open_size: *open_size,
+                    },
+                    layout,
+                ))
+            },
+        );
+        let mut data = Vec::new();
+        let mut layouts = Vec::new();
+        for w in written {
+            let (d, l) = w?;
+            data.push(d);
+            layouts.push(l);
+        }
         let mut revision = now_secs();
         if let Some(g) = self.state.generations.last() {
             revision = revision.max(g.published + 1);
@@ -658,7 +790,29 @@ impl Repo {
             data,
             packages: keys,
             unchanged: false,
+            layouts,
         })
+    }
+
+    /// The metadata files of the served generation compressed as
+    /// `compression`, with their block layouts, read back and checked
+    /// against the checksum in their names (a damaged file is not copied
+    /// from).
+    fn reusable_files(&self, compression: MdCompression) -> Vec<(Layout, Vec<u8>)> {
+        let Some(g) = self.current() else {
+            return Vec::new();
+        };
+        let suffix = format!(".xml.{}", compression.extension());
+        let repodata = self.root.join("repodata");
+        g.layouts
+            .iter()
+            .filter(|l| l.file.ends_with(&suffix) && !l.blocks.is_empty())
+            .filter_map(|l| {
+                let bytes = std::fs::read(repodata.join(&l.file)).ok()?;
+                let sum = hex::encode(Sha256::digest(&bytes));
+                l.file.starts_with(&sum).then(|| (l.clone(), bytes))
+            })
+            .collect()
     }
 
     fn generation_path(&self, id: u64, file: &str) -> PathBuf {
@@ -668,13 +822,65 @@ impl Repo {
             .join(format!("{id}.{file}"))
     }
 
-    fn save_state(&self) -> Result<(), RepoError> {
+    /// Saves the state: the pack first (compacted when mostly garbage)
+    /// and made durable, then `state.bin`, which names it.
+    fn save_state(&mut self) -> Result<(), RepoError> {
+        let stale = self.compact_pack()?;
+        self.pack.sync().map_err(io_err(&self.pack.path))?;
         let path = self.root.join(STATE_DIR).join(STATE_FILE);
-        let bytes = serde_json::to_vec(&self.state).map_err(|e| RepoError::State {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&path, &bytes)
+        write_atomic(&path, &state::encode(&self.state))?;
+        if let Some(old) = stale {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+
+    /// Rewrites the pack with only the fragments of kept entries when they
+    /// are less than half of it; returns the old pack to remove once the
+    /// state naming the new one is saved.
+    fn compact_pack(&mut self) -> Result<Option<PathBuf>, RepoError> {
+        let live: u64 = self
+            .state
+            .entries
+            .values()
+            .flat_map(|e| e.frags.iter())
+            .map(|s| s.len)
+            .sum();
+        let size = self.pack.len();
+        if size < 8 << 20 || size <= 2 * live {
+            return Ok(None);
+        }
+        let old = self.pack.read().map_err(io_err(&self.pack.path))?;
+        let mut buf = Vec::with_capacity(live as usize);
+        let mut spans = Vec::with_capacity(self.state.entries.len());
+        for e in self.state.entries.values() {
+            let mut new = [Span::default(); 3];
+            for (n, s) in new.iter_mut().zip(&e.frags) {
+                let bytes = old
+                    .get(s.off as usize..(s.off + s.len) as usize)
+                    .ok_or_else(|| RepoError::State {
+                        path: self.pack.path.display().to_string(),
+                        reason: format!("the fragments of {} are past its end", e.href),
+                    })?;
+                *n = Span {
+                    off: buf.len() as u64,
+                    len: s.len,
+                };
+                buf.extend_from_slice(bytes);
+            }
+            spans.push(new);
+        }
+        let name = state::pack_name(state::pack_number(&self.state.pack) + 1);
+        let path = self.root.join(STATE_DIR).join(&name);
+        let _ = std::fs::remove_file(&path);
+        let mut pack = Pack::open(path.clone()).map_err(io_err(&path))?;
+        pack.append(&buf).map_err(io_err(&path))?;
+        for (e, new) in self.state.entries.values_mut().zip(spans) {
+            e.frags = new;
+        }
+        let old_pack = std::mem::replace(&mut self.pack, pack);
+        self.state.pack = name;
+        Ok(Some(old_pack.path))
     }
 
     /// Publishes staged metadata: `repomd.xml` (and `repomd.xml.asc` when
@@ -752,6 +958,7 @@ impl Repo {
             signed: signature.is_some(),
             packages: staged.packages.clone(),
             files: files.clone(),
+            layouts: staged.layouts,
         });
         self.state.next_id = id + 1;
         let pruned = self.prune(now)?;
@@ -993,33 +1200,50 @@ fn walk_rpms(
     Ok(())
 }
 
-/// Reads packages into entries, on every core.
-fn read_entries(root: &Path, paths: &[PathBuf]) -> Result<Vec<Entry>, RepoError> {
-    if paths.is_empty() {
-        return Ok(Vec::new());
-    }
+/// Runs `job(0..n)` on every core and returns the results in order.
+fn run_jobs<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(paths.len());
-    let chunk = paths.len().div_ceil(workers);
-    let results: Vec<Result<Vec<Entry>, RepoError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|p| read_entry(root, p)).collect()))
+        .min(n);
+    if workers <= 1 {
+        return (0..n).map(job).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break done;
+                        }
+                        done.push((i, job(i)));
+                    }
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("package reader panicked"))
+            .map(|h| h.join().expect("repository worker panicked"))
             .collect()
     });
-    let mut out = Vec::with_capacity(paths.len());
-    for r in results {
-        out.extend(r?);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, t) in parts.into_iter().flatten() {
+        out[i] = Some(t);
     }
-    Ok(out)
+    out.into_iter().map(|t| t.expect("every job ran")).collect()
 }
 
-fn read_entry(root: &Path, path: &Path) -> Result<Entry, RepoError> {
+/// Reads packages into entries and their fragments, on every core.
+fn read_entries(root: &Path, paths: &[PathBuf]) -> Result<Vec<(Entry, [String; 3])>, RepoError> {
+    run_jobs(paths.len(), |i| read_entry(root, &paths[i]))
+        .into_iter()
+        .collect()
+}
+
+fn read_entry(root: &Path, path: &Path) -> Result<(Entry, [String; 3]), RepoError> {
     let meta = std::fs::metadata(path).map_err(io_err(path))?;
     let p = read_package(root, path)?;
     let mut primary = String::new();
@@ -1028,20 +1252,19 @@ fn read_entry(root: &Path, path: &Path) -> Result<Entry, RepoError> {
     filelists_pkg(&mut filelists, &p);
     let mut other = String::new();
     other_pkg(&mut other, &p);
-    Ok(Entry {
-        href: p.href.clone(),
+    let entry = Entry {
+        href: p.href,
         size: meta.len(),
         mtime_ns: mtime_ns(&meta),
-        pkgid: p.pkgid.clone(),
-        name: p.name.clone(),
+        pkgid: p.pkgid,
+        name: p.name,
         epoch: p.epoch,
-        version: p.version.clone(),
-        release: p.release.clone(),
-        arch: p.arch.clone(),
-        primary,
-        filelists,
-        other,
-    })
+        version: p.version,
+        release: p.release,
+        arch: p.arch,
+        frags: [Span::default(); 3],
+    };
+    Ok((entry, [primary, filelists, other]))
 }
 
 /// A metadata file as `repomd.xml` describes it, checked.
@@ -1234,5 +1457,195 @@ mod tests {
         std::fs::write(&f, bytes).unwrap();
         let err = verify_repo(tmp.path()).unwrap_err();
         assert!(err.to_string().contains(&p.files[0]), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+
+    /// A synthetic package `i` with fragments that name it.
+    fn synthetic(i: usize) -> (Entry, [String; 3]) {
+        let href = format!("Packages/p{i:05}.rpm");
+        let pkgid = format!("{:064x}", i + 1);
+        let frags = [
+            format!(
+                "<package type=\"rpm\">\n  <name>p{i:05}</name>\n  <location href=\"{href}\"/>\n</package>\n"
+            ),
+            format!(
+                "<package pkgid=\"{pkgid}\" name=\"p{i:05}\">\n  <file>/usr/share/p{i}/data</file>\n</package>\n"
+            ),
+            format!("<package pkgid=\"{pkgid}\" name=\"p{i:05}\">\n</package>\n"),
+        ];
+        let e = Entry {
+            href,
+            size: 1000 + i as u64,
+            mtime_ns: i as i64,
+            pkgid,
+            name: format!("p{i:05}"),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            frags: [Span::default(); 3],
+        };
+        (e, frags)
+    }
+
+    /// Adds synthetic packages as `Repo::add` adds read ones.
+    fn add_synthetic(repo: &mut Repo, ids: impl IntoIterator<Item = usize>) {
+        for i in ids {
+            let (mut e, frags) = synthetic(i);
+            for (s, f) in e.frags.iter_mut().zip(&frags) {
+                *s = Span {
+                    off: repo.pack.append(f.as_bytes()).unwrap(),
+                    len: f.len() as u64,
+                };
+            }
+            let k = e.key();
+            repo.working.insert(e.href.clone(), k.clone());
+            repo.state.entries.insert(k, e);
+        }
+    }
+
+    /// The uncompressed primary.xml of the served repository.
+    fn primary(dir: &Path) -> String {
+        let f = verify_repo(dir)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.kind == "primary")
+            .unwrap();
+        let bytes = std::fs::read(dir.join(&f.href)).unwrap();
+        String::from_utf8(decompress(&f.href, &bytes).unwrap()).unwrap()
+    }
+
+    fn expected_primary(ids: &[usize]) -> String {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        let mut s = doc_head("primary", ids.len());
+        for i in ids {
+            s.push_str(&synthetic(i).1[0]);
+        }
+        s.push_str(doc_tail("primary"));
+        s
+    }
+
+    #[test]
+    fn an_added_package_recompresses_one_block_and_the_output_is_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ids: Vec<usize> = (0..3000).map(|i| i * 2).collect();
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        add_synthetic(&mut repo, ids.iter().copied());
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+        let before: HashSet<BlockKey> = repo
+            .current()
+            .unwrap()
+            .layouts
+            .iter()
+            .flat_map(|l| l.blocks.iter().map(|b| b.0))
+            .collect();
+        assert!(before.len() > 3 * 20, "{} blocks", before.len());
+        drop(repo);
+
+        // Reopened (the state read back), one package added in the middle.
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        add_synthetic(&mut repo, [1001]);
+        ids.push(1001);
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+        let after: Vec<BlockKey> = repo
+            .current()
+            .unwrap()
+            .layouts
+            .iter()
+            .flat_map(|l| l.blocks.iter().map(|b| b.0))
+            .collect();
+        let new = after.iter().filter(|k| !before.contains(*k)).count();
+        assert!(
+            (3..=6).contains(&new),
+            "{new} new blocks of {}",
+            after.len()
+        );
+
+        // Removed again: the first generation's blocks come back.
+        repo.remove(&["Packages/p01001.rpm".into()]).unwrap();
+        ids.pop();
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+
+        // A damaged served file is not copied from: the next publish
+        // compresses everything again and is still right.
+        let served = repo.current().unwrap().files[0].clone();
+        let path = tmp.path().join("repodata").join(&served);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+        std::fs::write(&path, bytes).unwrap();
+        add_synthetic(&mut repo, [7]);
+        ids.push(7);
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+
+        // zstd, then back to gzip.
+        repo.set_compression(MdCompression::Zst);
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+        add_synthetic(&mut repo, [9]);
+        ids.push(9);
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+        let back = repo.revert().unwrap();
+        assert!(back.files.iter().all(|f| f.ends_with(".xml.zst")));
+        ids.pop();
+        assert_eq!(primary(tmp.path()), expected_primary(&ids));
+    }
+
+    #[test]
+    fn format_one_state_is_converted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state_dir = tmp.path().join(STATE_DIR);
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let (e, frags) = synthetic(3);
+        let key = e.key();
+        let v1 = serde_json::json!({
+            "format": 1,
+            "compression": "gz",
+            "next_id": 2,
+            "generations": [{
+                "id": 1, "published": 1, "superseded": null, "reverted": false,
+                "signed": false, "packages": [key], "files": []
+            }],
+            "entries": { key.clone(): {
+                "href": e.href, "size": e.size, "mtime_ns": e.mtime_ns, "pkgid": e.pkgid,
+                "name": e.name, "epoch": 0, "version": "1", "release": "1", "arch": "noarch",
+                "primary": frags[0], "filelists": frags[1], "other": frags[2]
+            }}
+        });
+        std::fs::write(state_dir.join(STATE_FILE_V1), v1.to_string()).unwrap();
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        assert_eq!(repo.packages()[0].nevra, "p00003-1-1.noarch");
+        assert!(!state_dir.join(STATE_FILE_V1).exists());
+        assert!(state_dir.join(STATE_FILE).exists());
+        repo.publish().unwrap();
+        assert_eq!(primary(tmp.path()), expected_primary(&[3]));
+        drop(repo);
+        let repo = Repo::open(tmp.path()).unwrap();
+        assert_eq!(repo.packages().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_refused_with_its_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        add_synthetic(&mut repo, [1, 2]);
+        repo.publish().unwrap();
+        drop(repo);
+        let path = tmp.path().join(STATE_DIR).join(STATE_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[40] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let err = Repo::open(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("state.bin"), "{err}");
     }
 }

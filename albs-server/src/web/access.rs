@@ -1,9 +1,14 @@
 //! Who may read what: builds of a private product are visible to its
-//! members and admins only. To everyone else they do not exist (404, absent
-//! from lists), on the web pages and in the JSON API alike.
+//! members, the members of the team owning it and admins only. To everyone
+//! else they do not exist (404, absent from lists), on the web pages and in
+//! the JSON API alike, and so do their tasks, logs, test and sign tasks,
+//! artifacts and the ledger's records of them. An artifact is hidden when
+//! every build that made or signed it is hidden (one public build of the
+//! same bytes makes them public).
 
 use albs_core::api::BuildPage;
 use albs_core::db::User;
+use albs_core::hash::Sha256;
 use albs_core::model::Build;
 
 use crate::AppState;
@@ -86,4 +91,30 @@ pub(crate) async fn visible_page(
             .is_none_or(|p| p.is_empty() || !hidden.contains(p))
     });
     Ok(page)
+}
+
+/// Whether `reader` may see build `id` (true for a build the store does not
+/// know: nothing of it is left to hide).
+pub(crate) async fn may_read_build_id(
+    state: &AppState,
+    reader: Option<&User>,
+    id: u64,
+) -> Result<bool, AppError> {
+    let products = state.store.build_products(&[id]).await?;
+    may_read(state, reader, products.get(&id).map(String::as_str)).await
+}
+
+/// Whether `reader` may see the artifact `sha256`: not when every build
+/// that made or signed it is of a product hidden from `reader`.
+pub(crate) async fn may_read_artifact(
+    state: &AppState,
+    reader: Option<&User>,
+    sha256: &Sha256,
+) -> Result<bool, AppError> {
+    let products = state.store.artifact_products(sha256).await?;
+    if products.is_empty() || products.iter().any(|p| p.is_empty()) {
+        return Ok(true);
+    }
+    let hidden = state.store.hidden_products(reader).await?;
+    Ok(!products.iter().all(|p| hidden.contains(p)))
 }

@@ -10,7 +10,9 @@
 //! value; no token or hash of one is ever rendered.
 
 pub(crate) mod access;
+mod product_pages;
 pub(crate) mod products;
+mod queue;
 mod session;
 
 use std::collections::BTreeMap;
@@ -53,6 +55,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("build.html", include_str!("../../templates/build.html")),
         ("log.html", include_str!("../../templates/log.html")),
         ("nodes.html", include_str!("../../templates/nodes.html")),
+        ("queue.html", include_str!("../../templates/queue.html")),
+        (
+            "products.html",
+            include_str!("../../templates/products.html"),
+        ),
+        ("product.html", include_str!("../../templates/product.html")),
         ("login.html", include_str!("../../templates/login.html")),
         ("error.html", include_str!("../../templates/error.html")),
     ] {
@@ -73,6 +81,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/builds/{id}", get(build_page))
         .route("/tasks/{id}/log", get(log_page))
         .route("/nodes", get(nodes_page))
+        .route("/queue", get(queue::queue_page))
+        .route("/products", get(product_pages::products_page))
+        .route("/products/{name}", get(product_pages::product_page))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", axum::routing::post(session::logout))
         .route("/static/log.js", get(log_js))
@@ -276,6 +287,10 @@ struct TaskRow {
     attempts: u32,
     depends_on: String,
     reason: Option<String>,
+    started: Option<String>,
+    finished: Option<String>,
+    /// Started → finished, or → now while it runs.
+    duration: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -299,6 +314,8 @@ async fn build_page(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Page, WebError> {
     let build = access::visible_build(&state, reader.as_ref(), id).await?;
+    let times = state.store.task_times(build.id).await?;
+    let t_now = now();
     let mut groups: BTreeMap<(u8, String), Vec<TaskRow>> = BTreeMap::new();
     let mut artifacts = vec![];
     for t in &build.tasks {
@@ -319,6 +336,11 @@ async fn build_page(
                 .collect::<Vec<_>>()
                 .join(", "),
             reason: t.reason.clone(),
+            started: times.get(&t.id).and_then(|x| x.started).map(fmt_time),
+            finished: times.get(&t.id).and_then(|x| x.finished).map(fmt_time),
+            duration: times
+                .get(&t.id)
+                .and_then(|x| task_duration(t.state, x, t_now)),
         });
         for a in &t.artifacts {
             artifacts.push(ArtifactRow {
@@ -364,6 +386,50 @@ async fn build_page(
             artifacts => artifacts,
         },
     ))
+}
+
+/// How long a task ran: started → finished, or started → `t` while it
+/// runs (`… so far`); `None` when it never started.
+fn task_duration(
+    state: TaskState,
+    times: &albs_core::db::TaskTimes,
+    t: OffsetDateTime,
+) -> Option<String> {
+    let started = times.started?;
+    let (end, suffix) = match (state, times.finished) {
+        (TaskState::Running, _) => (t, " so far"),
+        (_, Some(f)) if state.is_final() => (f, ""),
+        _ => return None,
+    };
+    Some(format!("{}{suffix}", fmt_duration(end - started)))
+}
+
+/// `1h 02m 03s`, `2m 05s`, `7s`.
+fn fmt_duration(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Records that a node claimed task `id` (for its duration); a failure is
+/// logged and does not fail the claim.
+pub(crate) async fn task_started(state: &AppState, id: u64, t: OffsetDateTime) {
+    if let Err(e) = state.store.task_started(id, t).await {
+        tracing::warn!(task = id, error = %e, "recording the start of a task failed");
+    }
+}
+
+/// Records that task `id` finished now; a failure is logged only.
+pub(crate) async fn task_finished(state: &AppState, id: u64) {
+    if let Err(e) = state.store.task_finished(id, now()).await {
+        tracing::warn!(task = id, error = %e, "recording the end of a task failed");
+    }
 }
 
 /// `GET /tasks/{id}/log`: the log so far; a script follows it while the
@@ -517,6 +583,9 @@ mod tests {
             "build.html",
             "log.html",
             "nodes.html",
+            "queue.html",
+            "products.html",
+            "product.html",
             "login.html",
             "error.html",
         ] {

@@ -1,5 +1,6 @@
-//! `POST /api/v1/products` and `POST /api/v1/products/{name}/members`
-//! (admins): products and who may read a private one's builds.
+//! `POST /api/v1/products` (admins) and `POST /api/v1/products/{name}/members`
+//! (admins and the maintainers of the team owning the product): products,
+//! the team owning each, and who else may read a private one's builds.
 
 use albs_core::db::Product;
 use axum::Json;
@@ -8,8 +9,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::authz::{Action, Scope, authorize};
 use crate::error::AppError;
-use crate::extract::{AdminAuth, ApiJson, ApiPath};
+use crate::extract::{AdminAuth, ApiJson, ApiPath, UserAuth};
 
 /// A product to register.
 #[derive(Debug, Deserialize)]
@@ -18,6 +20,9 @@ pub(crate) struct NewProduct {
     name: String,
     #[serde(default)]
     private: bool,
+    /// The team owning it.
+    #[serde(default)]
+    team: Option<String>,
 }
 
 /// A member to add.
@@ -49,14 +54,26 @@ fn check_name(what: &str, name: &str) -> Result<(), AppError> {
     }
 }
 
-/// `POST /api/v1/products` (admin): `{"name": …, "private": bool}`.
+/// `POST /api/v1/products` (admin): `{"name": …, "private": bool, "team": …}`.
 pub(crate) async fn create_product(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiJson(req): ApiJson<NewProduct>,
 ) -> Result<(StatusCode, Json<Product>), AppError> {
+    authorize(&state, &admin, Action::CreateProduct, Scope::Global).await?;
     check_name("name", &req.name)?;
-    let product = state.store.create_product(&req.name, req.private).await?;
+    if let Some(team) = &req.team
+        && !state.store.teams().await?.iter().any(|t| &t.name == team)
+    {
+        return Err(AppError::Unprocessable(format!(
+            "team: {team} does not exist; create it with `albs team create {team}`"
+        )));
+    }
+    let mut product = state.store.create_product(&req.name, req.private).await?;
+    if let Some(team) = &req.team {
+        state.store.set_product_team(&product.name, team).await?;
+        product.team = Some(team.clone());
+    }
     tracing::info!(product = %product.name, private = product.private, by = %admin.name, "product created");
     Ok((StatusCode::CREATED, Json(product)))
 }
@@ -69,13 +86,21 @@ pub(crate) async fn list_products(
     Ok(Json(state.store.products().await?))
 }
 
-/// `POST /api/v1/products/{name}/members` (admin): `{"user": …}`.
+/// `POST /api/v1/products/{name}/members` (see [`crate::authz`]):
+/// `{"user": …}`.
 pub(crate) async fn add_member(
     State(state): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    UserAuth(admin): UserAuth,
     ApiPath(product): ApiPath<String>,
     ApiJson(req): ApiJson<NewMember>,
 ) -> Result<(StatusCode, Json<Member>), AppError> {
+    authorize(
+        &state,
+        &admin,
+        Action::AddProductMember,
+        Scope::Product(&product),
+    )
+    .await?;
     state.store.add_product_member(&product, &req.user).await?;
     tracing::info!(%product, user = %req.user, by = %admin.name, "product member added");
     Ok((

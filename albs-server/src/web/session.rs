@@ -1,4 +1,5 @@
-//! Web sign-in: an API token posted to `/login` opens a session whose
+//! Web sign-in: a user name and password (checked against the stored
+//! argon2id hash), or an API token, posted to `/login` opens a session whose
 //! random id the browser keeps in an HttpOnly, SameSite=Strict cookie; the
 //! store keeps only the id's sha256. `/logout` ends it.
 
@@ -33,10 +34,36 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The login form.
+/// The login form: `user` and `password`, or `token`.
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
-    token: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// The message of every refused password: it does not tell which of the
+/// name and the password was wrong.
+const BAD_PASSWORD: &str = "wrong user name or password";
+
+/// The user `name` when `password` is theirs.
+async fn check_password(
+    state: &AppState,
+    name: &str,
+    password: String,
+) -> Result<Option<albs_core::db::User>, AppError> {
+    let Some((user, Some(hash))) = state.store.user_password_hash(name).await? else {
+        return Ok(None);
+    };
+    // argon2id takes tens of milliseconds of CPU: off the async workers.
+    let ok =
+        tokio::task::spawn_blocking(move || albs_core::rbac::verify_password(&password, &hash))
+            .await
+            .map_err(|e| AppError::internal("checking a password", e))?;
+    Ok(ok.then_some(user))
 }
 
 /// `GET /login`.
@@ -60,7 +87,8 @@ fn cookie_attrs(state: &AppState) -> &'static str {
     }
 }
 
-/// `POST /login` with `token=…`: a valid user token opens a session.
+/// `POST /login` with `user=…&password=…` or `token=…`: a user's valid
+/// password or token opens a session. Neither is ever logged.
 pub(crate) async fn login(
     State(state): State<AppState>,
     Form(form): Form<LoginForm>,
@@ -74,16 +102,29 @@ pub(crate) async fn login(
         *resp.status_mut() = StatusCode::UNAUTHORIZED;
         Ok(resp)
     };
-    let user = match state
-        .store
-        .user_by_token(&hash_token(form.token.trim()), now())
-        .await?
-    {
-        TokenLookup::Valid(user) => user,
-        TokenLookup::Expired => {
-            return refused("this token expired; create a new one with `albs token create`");
+    let user = match (form.user, form.password, form.token) {
+        (Some(name), Some(password), _) if !name.trim().is_empty() => {
+            match check_password(&state, name.trim(), password).await? {
+                Some(user) => user,
+                None => {
+                    // Not even the name: people type passwords into it.
+                    tracing::info!("web sign-in refused: wrong user name or password");
+                    return refused(BAD_PASSWORD);
+                }
+            }
         }
-        TokenLookup::Unknown => return refused("unknown token; paste a user's API token"),
+        (_, _, Some(token)) => match state
+            .store
+            .user_by_token(&hash_token(token.trim()), now())
+            .await?
+        {
+            TokenLookup::Valid(user) => user,
+            TokenLookup::Expired => {
+                return refused("this token expired; create a new one with `albs token create`");
+            }
+            TokenLookup::Unknown => return refused("unknown token; paste a user's API token"),
+        },
+        _ => return refused("sign in with a user name and password, or with an API token"),
     };
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)

@@ -1,0 +1,6 @@
+-- When each task last started (was claimed) and finished, for the web pages.
+CREATE TABLE task_times (
+    task_id BIGINT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    started BIGINT,
+    finished BIGINT
+);
