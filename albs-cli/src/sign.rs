@@ -390,6 +390,10 @@ pub async fn sign_node(global: &Global, args: SignNodeArgs) -> anyhow::Result<Ex
             );
             failed |= out.task.state != TaskState::Succeeded;
         }
+        let repomds = node.sign_repomds().await?;
+        if repomds > 0 {
+            eprintln!("signed {repomds} repomd.xml");
+        }
         return Ok(if failed {
             ExitCode::FAILURE
         } else {

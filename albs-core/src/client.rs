@@ -506,6 +506,28 @@ impl Client {
             .await
     }
 
+    /// Sign-node protocol: the published `repomd.xml` files that wait for a
+    /// signature by one of `fingerprints`.
+    pub async fn repomd_pending(
+        &self,
+        fingerprints: &[String],
+    ) -> Result<Vec<crate::release::RepomdToSign>, ClientError> {
+        let body = crate::release::RepomdPending {
+            fingerprints: fingerprints.to_vec(),
+        };
+        self.post("/api/v1/releases/repomd/pending", &body).await
+    }
+
+    /// Sign-node protocol: posts the detached signature of a repository's
+    /// `repomd.xml`; the server keeps it only if it verifies.
+    pub async fn repomd_signature(
+        &self,
+        signature: &crate::release::RepomdSignature,
+    ) -> Result<(), ClientError> {
+        self.post("/api/v1/releases/repomd/signature", signature)
+            .await
+    }
+
     /// Sign-node protocol: uploads the signed twin (the file at `path`) of
     /// package `unsigned`; the server checks it before it keeps it.
     pub async fn upload_signed(

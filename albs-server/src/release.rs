@@ -568,8 +568,21 @@ async fn commit_in(
         state.store.fail_release(id, &reason).await?;
         return Err(AppError::internal("ledger", reason));
     }
-    let out = state.store.commit_release(id, &repos, now()).await?;
+    let out = match state.store.commit_release(id, &repos, now()).await {
+        Ok(out) => out,
+        Err(e) => {
+            // Published and recorded in the ledger, but not marked: say so.
+            let reason = format!(
+                "published and recorded in the ledger, but the store failed to mark it \
+                 committed: {e}"
+            );
+            let _ = state.store.fail_release(id, &reason).await;
+            return Err(AppError::internal("marking a release committed", reason));
+        }
+    };
+    crate::webhooks::emit(state, crate::webhooks::Event::release("committed", &out));
     tracing::info!(release = id, by = %user.name, repos = repos.len(), force, "release committed");
+    crate::webhooks::emit(state, crate::webhooks::Event::release("committed", &out));
     Ok(Json(out))
 }
 
@@ -763,7 +776,9 @@ pub(crate) async fn revert(
     let record = release_record(&state, &r, &user.name, "revert", Vec::new(), &reverted).await?;
     state.ledger.append(&record).await?;
     let out = state.store.revert_release(id, now()).await?;
+    crate::webhooks::emit(&state, crate::webhooks::Event::release("reverted", &out));
     tracing::info!(release = id, by = %user.name, "release reverted");
+    crate::webhooks::emit(&state, crate::webhooks::Event::release("reverted", &out));
     Ok(Json(out))
 }
 

@@ -46,6 +46,15 @@ pub enum SignNodeError {
     /// The node has no key to sign with.
     #[error("the sign node holds no key; give it at least one from the keyring")]
     NoKeys,
+    /// Signing failed on the node.
+    #[error("signing {what}: {source}")]
+    Signing {
+        /// What was being signed.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Error,
+    },
 }
 
 /// Checks that `signed` is the package `unsigned` with a header signature by
@@ -281,7 +290,44 @@ impl SignNode {
         Ok(Some(SignOutcome { task }))
     }
 
-    /// Runs sign tasks until `stop` resolves.
+    /// Signs every published `repomd.xml` that waits for one of the node's
+    /// keys (detached, ASCII-armored) and posts the signatures; the server
+    /// keeps one only if it verifies and the file is unchanged. Returns how
+    /// many were signed.
+    pub async fn sign_repomds(&self) -> Result<usize, SignNodeError> {
+        let pending = self.client.repomd_pending(&self.fingerprints()).await?;
+        let mut signed = 0;
+        for p in pending {
+            let Some(key) = self.keys.get(&p.fingerprint) else {
+                continue;
+            };
+            let what = format!("{}/repodata/repomd.xml", p.repo);
+            if albs_core::hash::Sha256::of(p.repomd.as_bytes()) != p.repomd_sha256 {
+                tracing::warn!(repo = %p.repo, "repomd.xml does not match its sha256; not signed");
+                continue;
+            }
+            let signature = key.sign_detached(p.repomd.as_bytes()).map_err(|source| {
+                SignNodeError::Signing {
+                    what: what.clone(),
+                    source,
+                }
+            })?;
+            self.client
+                .repomd_signature(&albs_core::release::RepomdSignature {
+                    repo: p.repo.clone(),
+                    repomd_sha256: p.repomd_sha256,
+                    fingerprint: p.fingerprint.clone(),
+                    signature,
+                })
+                .await?;
+            tracing::info!(repo = %p.repo, key = %p.fingerprint, "repomd.xml signed");
+            signed += 1;
+        }
+        Ok(signed)
+    }
+
+    /// Runs sign tasks, and signs waiting `repomd.xml` files whenever no
+    /// sign task waits, until `stop` resolves.
     pub async fn run(&self, stop: impl Future<Output = ()>) -> Result<(), SignNodeError> {
         tokio::pin!(stop);
         loop {
@@ -291,7 +337,20 @@ impl SignNode {
             };
             match ran {
                 Ok(Some(_)) => continue,
-                Ok(None) => {}
+                Ok(None) => {
+                    let signed = tokio::select! {
+                        _ = &mut stop => return Ok(()),
+                        r = self.sign_repomds() => r,
+                    };
+                    match signed {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(SignNodeError::Client(e)) if !matches!(e.status(), Some(401 | 403)) => {
+                            tracing::warn!(error = %e, "repomd.xml signatures not posted; retrying");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Err(SignNodeError::Client(e)) if !matches!(e.status(), Some(401 | 403)) => {
                     // The server is down, or the task's lease was lost to
                     // another node: try again later.
