@@ -77,6 +77,50 @@ fn rpm_q(args: &[&str], file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A directory served over HTTP by `python3 -m http.server` until dropped.
+struct HttpDir {
+    url: String,
+    child: std::process::Child,
+}
+
+impl HttpDir {
+    fn serve(dir: &Path) -> HttpDir {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        HttpDir {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for HttpDir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A base repository standing in for BaseOS: one package providing what
 /// the built packages need from the system (their requires that nothing
 /// they build provides, rpmlib features left out).
@@ -141,15 +185,17 @@ async fn releases_are_checked_published_installed_and_reverted() {
     std::fs::create_dir_all(&data).unwrap();
     let host = Arch::host();
     // almalinux-9 for this arch and one more (noarch goes to both), with a
-    // local base repository the closure check reads.
+    // base repository served over HTTP, which the closure check mirrors.
     let base = tmp.path().join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    let base_server = HttpDir::serve(&base);
     std::fs::write(
         data.join("platforms.toml"),
         format!(
             "[[platform]]\nname = \"almalinux-9\"\narches = [\"{host}\", \"{other}\"]\n\
              dist_tag = \".el9\"\nmacros = {{ rhel = \"9\" }}\n\
-             repositories = [{{ name = \"baseos\", url = \"file://{}/$basearch\" }}]\n",
-            base.display(),
+             repositories = [{{ name = \"baseos\", url = \"{}/$basearch/\" }}]\n",
+            base_server.url,
             other = if host.as_str() == "aarch64" {
                 "x86_64"
             } else {
@@ -305,6 +351,16 @@ async fn releases_are_checked_published_installed_and_reverted() {
         &tmp.path().join("basework"),
         &base.join(host.as_str()),
     );
+    // The other arch's base is an empty repository (noarch packages only
+    // need what they bring).
+    for arch in ["x86_64", "aarch64"] {
+        let dir = base.join(arch);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            let out = Command::new("createrepo_c").arg(&dir).output().unwrap();
+            assert!(out.status.success(), "createrepo_c: {}", text(&out));
+        }
+    }
 
     // Only albs-docs (and the SRPMs) first; bob may not commit.
     let p0 = release_ok(
@@ -320,6 +376,13 @@ async fn releases_are_checked_published_installed_and_reverted() {
     assert!(text(&out).contains("403"), "{}", text(&out));
     let c0 = release_ok(&data, url, &admin_token, &["commit", &p0id]);
     assert_eq!(c0.state, ReleaseState::Committed, "{c0:#?}");
+    // The base repository was read over HTTP into the (unserved) cache.
+    assert!(
+        std::fs::read_dir(data.join("repos/.cache/base"))
+            .unwrap()
+            .count()
+            >= 1
+    );
     let repo_dir = data.join("repos").join(&x86);
     assert!(repo_dir.join("repodata/repomd.xml").is_file());
     assert!(

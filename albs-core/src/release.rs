@@ -385,7 +385,7 @@ pub fn apply_edit(
 }
 
 /// The `href` of the metadata file of `kind` that a `repomd.xml` names.
-fn repomd_href(repomd: &str, kind: &str) -> Option<String> {
+pub fn repomd_href(repomd: &str, kind: &str) -> Option<String> {
     let start = repomd.find(&format!("<data type=\"{kind}\""))?;
     let rest = &repomd[start..];
     let end = rest.find("</data>").unwrap_or(rest.len());

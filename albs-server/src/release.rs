@@ -152,6 +152,17 @@ pub(crate) async fn create(
             ))
         })?;
     }
+    // Who may release the product is asked before what the builds are.
+    authorize(
+        &state,
+        &user,
+        Action::CreateRelease,
+        Scope::Owned {
+            product: product.as_deref(),
+            owner: &user.name,
+        },
+    )
+    .await?;
     for b in &builds {
         if b.state() != TaskState::Succeeded {
             return Err(AppError::Conflict(format!(
@@ -180,16 +191,6 @@ pub(crate) async fn create(
         state.store.platform(&platform_name).await?.ok_or_else(|| {
             AppError::NotFound(format!("platform {platform_name} does not exist"))
         })?;
-    authorize(
-        &state,
-        &user,
-        Action::CreateRelease,
-        Scope::Owned {
-            product: product.as_deref(),
-            owner: &user.name,
-        },
-    )
-    .await?;
     let entries = plan_entries(&platform, product.as_deref(), &candidates(&builds));
     if entries.is_empty() {
         return Err(AppError::Conflict(
@@ -416,24 +417,6 @@ async fn signed_packages(
     Ok(out)
 }
 
-/// The platform's base repositories that are local directories
-/// (`file://` URLs), for the arch of `repo`.
-fn base_repos(platform: &albs_core::Platform, repo: &str) -> Vec<PathBuf> {
-    let arch = platform
-        .arches
-        .iter()
-        .map(|a| a.as_str())
-        .filter(|a| repo.contains(&format!("-{a}")))
-        .max_by_key(|a| a.len())
-        .unwrap_or("noarch");
-    platform
-        .repositories
-        .iter()
-        .filter_map(|r| r.url.strip_prefix("file://"))
-        .map(|p| PathBuf::from(p.replace("$basearch", arch)))
-        .collect()
-}
-
 /// `POST /api/v1/releases/{id}/commit`.
 pub(crate) async fn commit(
     State(state): State<AppState>,
@@ -498,18 +481,21 @@ async fn commit_in(
         }
     }
     if !force {
-        let checks: Vec<(String, PathBuf, Vec<PathBuf>, Vec<PathBuf>)> = per_repo
-            .iter()
-            .filter(|(repo, _)| !is_source_repo(repo))
-            .map(|(repo, files)| {
-                (
-                    repo.clone(),
-                    root.join(repo),
-                    base_repos(&platform, repo),
-                    files.iter().map(|f| f.0.clone()).collect(),
-                )
-            })
-            .collect();
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .map_err(|e| AppError::internal("an HTTP client", e))?;
+        let cache = root.join(".cache").join("base");
+        let mut checks: Vec<(String, PathBuf, Vec<PathBuf>, Vec<PathBuf>)> = Vec::new();
+        for (repo, files) in per_repo.iter().filter(|(repo, _)| !is_source_repo(repo)) {
+            checks.push((
+                repo.clone(),
+                root.join(repo),
+                crate::base_repos::base_repos(&http, &platform, repo, &cache).await?,
+                files.iter().map(|f| f.0.clone()).collect(),
+            ));
+        }
         let problems = tokio::task::spawn_blocking(move || {
             let mut all = Vec::new();
             for (repo, dir, base, files) in checks {
