@@ -538,7 +538,18 @@ async fn errata_released_on_the_server_reach_oval_and_sboms_name_the_ledger() {
         "1.el9",
         "/etc/almalinux-release",
     );
-    gpg.sign(&old);
+    // The old package signed by albs itself: OpenSCAP reads the key id the
+    // definition asks for from its header+payload signature.
+    let pass_file = dir.join("pass");
+    std::fs::write(&pass_file, PASS).unwrap();
+    let key = albs_sign::Keyring::open(&ring)
+        .unwrap()
+        .unlock(
+            fpr.trim(),
+            &albs_sign::Passphrase::from_file(&pass_file).unwrap(),
+        )
+        .unwrap();
+    albs_sign::sign_rpm(&old, &old, &key).unwrap();
     gpg.sign(&release);
     let fixed = dir.join("fixed.rpm");
     admin.download(&signed_sha, &fixed).await.unwrap();
@@ -732,6 +743,55 @@ async fn errata_released_on_the_server_reach_oval_and_sboms_name_the_ledger() {
     );
     let (_, after) = get_text(&oval_url).await;
     assert_eq!(after, feed_text, "drafts leave the feed as it was");
+
+    // A private product's build: its SBOM, provenance and package SBOMs
+    // exist for members and admins only. (Built before the product is
+    // registered as private: build nodes fetch sources as readers.)
+    let mut req = albs_core::api::CreateBuild {
+        platform: "almalinux-9".into(),
+        arches: vec![albs_core::model::Arch::host()],
+        refs: vec![example(&fixtures, "albs-docs")],
+        options: Default::default(),
+    };
+    req.options.product = Some("secret".into());
+    let hidden = admin.create_build(&req).await.unwrap();
+    let hidden = wait_for(&admin, hidden.id, 300, "the private build", |b| {
+        b.state().is_final()
+    })
+    .await;
+    assert_eq!(hidden.state(), TaskState::Succeeded, "{hidden:#?}");
+    let r = http
+        .post(format!("{url}/api/v1/products"))
+        .bearer_auth(&admin_token)
+        .json(&serde_json::json!({"name": "secret", "private": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let rpm = hidden
+        .tasks
+        .iter()
+        .flat_map(|t| &t.artifacts)
+        .find(|a| a.kind == ArtifactKind::Rpm)
+        .unwrap()
+        .sha256;
+    for path in [
+        format!("/api/v1/builds/{}/sbom", hidden.id),
+        format!("/api/v1/builds/{}/provenance", hidden.id),
+        format!("/api/v1/artifacts/{rpm}/sbom"),
+    ] {
+        let get = |token: &str| http.get(format!("{url}{path}")).bearer_auth(token).send();
+        assert_eq!(
+            get(&bob_token).await.unwrap().status().as_u16(),
+            404,
+            "{path}"
+        );
+        assert_eq!(
+            get(&admin_token).await.unwrap().status().as_u16(),
+            200,
+            "{path}"
+        );
+    }
 
     // Anonymous readers see released data but write nothing.
     let anon = reqwest::Client::new()

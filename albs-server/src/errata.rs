@@ -165,6 +165,21 @@ async fn check(state: &AppState, e: &Erratum, complete: bool) -> Result<Advisory
     Ok(adv)
 }
 
+/// Spells type and severity the way the feeds do (`security`, `Important`),
+/// whatever case the caller used; refuses unknown ones, naming them.
+fn normalize(c: &mut ErratumContent) -> Result<(), AppError> {
+    let kind: albs_oval::AdvisoryType = c.kind.parse().map_err(AppError::BadRequest)?;
+    c.kind = kind.as_str().to_owned();
+    if let Some(sev) = &c.severity {
+        let sev: albs_oval::Severity = sev.parse().map_err(AppError::BadRequest)?;
+        c.severity = Some(sev.as_str().to_owned());
+    }
+    for r in &mut c.references {
+        r.kind = r.kind.to_ascii_lowercase();
+    }
+    Ok(())
+}
+
 /// Drafts and approved errata are for signed-in users.
 fn readable(e: &Erratum, reader: Option<&User>) -> bool {
     e.state == ErratumState::Released || reader.is_some()
@@ -182,8 +197,9 @@ async fn load(state: &AppState, id: &str) -> Result<Erratum, AppError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     UserAuth(user): UserAuth,
-    ApiJson(new): ApiJson<NewErratum>,
+    ApiJson(mut new): ApiJson<NewErratum>,
 ) -> Result<(StatusCode, Json<Erratum>), AppError> {
+    normalize(&mut new.content)?;
     let scope = Scope::Owned {
         product: None,
         owner: &user.name,
@@ -303,12 +319,13 @@ pub(crate) async fn patch(
     let read_at = e.updated;
     let c: &mut ErratumContent = &mut e.content;
     if let Some(v) = p.kind {
-        if albs_core::db::errata::id_prefix(&v)? != id.split('-').next().unwrap_or("") {
+        let kind: albs_oval::AdvisoryType = v.parse().map_err(AppError::BadRequest)?;
+        if kind.prefix() != id.split('-').next().unwrap_or("") {
             return Err(AppError::BadRequest(format!(
                 "erratum {id} cannot become of type {v}: its id names its type; create a new one"
             )));
         }
-        c.kind = v;
+        c.kind = kind.as_str().to_owned();
     }
     if let Some(v) = p.severity {
         c.severity = v;
@@ -331,6 +348,7 @@ pub(crate) async fn patch(
     if let Some(v) = p.packages {
         c.packages = v;
     }
+    normalize(c)?;
     let e = save(&state, e, read_at, &user).await?;
     tracing::info!(erratum = %e.id, by = %user.name, "erratum edited");
     Ok(Json(e))
@@ -403,9 +421,14 @@ async fn build_packages(state: &AppState, b: &Build) -> Result<Vec<Candidate>, A
     Ok(out)
 }
 
-/// The packages of every succeeded build `user` may read, on every
-/// platform, newest build first.
-async fn candidates(state: &AppState, user: &User) -> Result<Vec<Candidate>, AppError> {
+/// The packages of the succeeded builds `user` may read, on every
+/// platform, newest build first: the builds of source package `package`,
+/// or every build when `None`.
+async fn candidates(
+    state: &AppState,
+    user: &User,
+    package: Option<&str>,
+) -> Result<Vec<Candidate>, AppError> {
     let hidden = state.store.hidden_products(Some(user)).await?;
     let mut out = Vec::new();
     let mut before = None;
@@ -414,6 +437,7 @@ async fn candidates(state: &AppState, user: &User) -> Result<Vec<Candidate>, App
             .store
             .list_builds(&BuildQuery {
                 status: Some(TaskState::Succeeded),
+                package: package.map(str::to_owned),
                 before,
                 limit: Some(500),
                 ..Default::default()
@@ -464,10 +488,28 @@ pub(crate) async fn match_packages(
                 .map_err(|m| AppError::BadRequest(format!("package {w:?}: {m}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let found = candidates(&state, &user).await?;
-    let built: Vec<BuiltPackage> = found.iter().map(|c| c.built.clone()).collect();
-    let mut adv = advisory(&e)?;
-    if let Err(err) = albs_oval::match_packages(&mut adv, &wanted, &built) {
+    let base = advisory(&e)?;
+    // Binary packages mostly share their source package's name: look at the
+    // builds of those first, and at every build only when that is not enough.
+    let mut found = Vec::new();
+    let mut names: Vec<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for n in names {
+        found.extend(candidates(&state, &user, Some(n)).await?);
+    }
+    let mut adv = base.clone();
+    let mut result = {
+        let built: Vec<BuiltPackage> = found.iter().map(|c| c.built.clone()).collect();
+        albs_oval::match_packages(&mut adv, &wanted, &built)
+    };
+    if result.is_err() {
+        found = candidates(&state, &user, None).await?;
+        adv = base;
+        let built: Vec<BuiltPackage> = found.iter().map(|c| c.built.clone()).collect();
+        result = albs_oval::match_packages(&mut adv, &wanted, &built);
+    }
+    if let Err(err) = result {
         // Built on another platform only: name the package and where it was built.
         for w in &wanted {
             let mut others: Vec<&Candidate> = Vec::new();
@@ -686,4 +728,257 @@ pub(crate) async fn osv(
         serde_json::to_string_pretty(&records).map_err(|e| AppError::internal("OSV records", e))?;
     text.push('\n');
     Ok(body("application/json", text))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use albs_core::auth::hash_token;
+    use albs_core::db::{SqliteStore, Store as _};
+    use albs_core::ledger::MemoryLedger;
+    use albs_core::store::DirStore;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::{ServerConfig, router};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        state: AppState,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::memory().await.unwrap());
+        albs_core::conformance::put_bundled_platforms(store.as_ref()).await;
+        for (name, admin) in [("root", true), ("alice", false), ("bob", false)] {
+            let u = store.create_user(name, admin).await.unwrap();
+            store
+                .add_user_token(u.id, &hash_token(&format!("token-{name}")), None)
+                .await
+                .unwrap();
+        }
+        let artifacts = Arc::new(DirStore::open(dir.path().join("artifacts")).unwrap());
+        let state = AppState::new(
+            store,
+            artifacts,
+            Arc::new(MemoryLedger::new()),
+            ServerConfig::default(),
+        );
+        Fixture { _dir: dir, state }
+    }
+
+    async fn call(
+        state: &AppState,
+        method: &str,
+        uri: &str,
+        user: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, String) {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(u) = user {
+            b = b.header(header::AUTHORIZATION, format!("Bearer token-{u}"));
+        }
+        let req = match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = router(state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    fn draft(platform: &str) -> serde_json::Value {
+        serde_json::json!({
+            "platform": platform,
+            "type": "security",
+            "severity": "moderate",
+            "title": "hello: overflow",
+            "description": "A fix.",
+            "cves": ["CVE-2026-1000"],
+        })
+    }
+
+    fn package(nevra: &str) -> serde_json::Value {
+        serde_json::json!({
+            "nevra": nevra,
+            "sha256": Sha256::of(nevra.as_bytes()).to_hex(),
+            "signing_key": "0123456789abcdef",
+            "source_rpm": "hello-1.1-1.el9.src.rpm",
+        })
+    }
+
+    async fn released(s: &AppState, platform: &str, nevra: &str) -> Erratum {
+        let (st, body) = call(
+            s,
+            "POST",
+            "/api/v1/errata",
+            Some("alice"),
+            Some(draft(platform)),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let e: Erratum = serde_json::from_str(&body).unwrap();
+        let uri = format!("/api/v1/errata/{}", e.id);
+        let patch = serde_json::json!({ "packages": [package(nevra)] });
+        let (st, body) = call(s, "PATCH", &uri, Some("alice"), Some(patch)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        for verb in ["approve", "release"] {
+            let (st, body) = call(s, "POST", &format!("{uri}/{verb}"), Some("root"), None).await;
+            assert_eq!(st, StatusCode::OK, "{verb}: {body}");
+        }
+        serde_json::from_str(&call(s, "GET", &uri, None, None).await.1).unwrap()
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_naming_it() {
+        let f = fixture().await;
+        let s = &f.state;
+        let (st, body) = call(
+            s,
+            "POST",
+            "/api/v1/errata",
+            None,
+            Some(draft("almalinux-9")),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+        let (st, body) = call(
+            s,
+            "POST",
+            "/api/v1/errata",
+            Some("alice"),
+            Some(draft("solaris-11")),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+        assert!(body.contains("solaris-11"), "{body}");
+        let mut bad = draft("almalinux-9");
+        bad["cves"] = serde_json::json!(["CVE-26-1"]);
+        let (st, body) = call(s, "POST", "/api/v1/errata", Some("alice"), Some(bad)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("CVE-26-1"), "{body}");
+        let mut bad = draft("almalinux-9");
+        bad["type"] = "feature".into();
+        let (st, body) = call(s, "POST", "/api/v1/errata", Some("alice"), Some(bad)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("feature"), "{body}");
+        let (st, body) = call(s, "GET", "/api/v1/errata?state=gone", Some("alice"), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("gone"), "{body}");
+        let (st, body) = call(s, "GET", "/api/v1/platforms/nope/oval.xml", None, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+        // Nothing was numbered by the refused drafts.
+        let (_, body) = call(
+            s,
+            "POST",
+            "/api/v1/errata",
+            Some("alice"),
+            Some(draft("almalinux-9")),
+        )
+        .await;
+        let e: Erratum = serde_json::from_str(&body).unwrap();
+        assert!(e.id.ends_with(":0001"), "{}", e.id);
+        // A package of another platform, set by hand.
+        let uri = format!("/api/v1/errata/{}", e.id);
+        let p = serde_json::json!({ "packages": [package("hello-1.1-1.el8.x86_64")] });
+        let (st, body) = call(s, "PATCH", &uri, Some("alice"), Some(p)).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert!(body.contains("hello-1.1-1.el8.x86_64"), "{body}");
+        // Another user may not edit alice's draft; a draft is not released
+        // without approval; bob is no admin.
+        let p = serde_json::json!({ "title": "mine now" });
+        let (st, body) = call(s, "PATCH", &uri, Some("bob"), Some(p)).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+        let (st, body) = call(s, "POST", &format!("{uri}/release"), Some("root"), None).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert!(body.contains("draft"), "{body}");
+        let (st, _) = call(s, "POST", &format!("{uri}/approve"), Some("bob"), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // Without packages it cannot be approved.
+        let (st, body) = call(s, "POST", &format!("{uri}/approve"), Some("root"), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("no packages"), "{body}");
+        // Drafts are for signed-in readers.
+        assert_eq!(
+            call(s, "GET", &uri, None, None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(s, "GET", &uri, Some("bob"), None).await.0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn feeds_hold_every_released_erratum_of_their_platform_only() {
+        let f = fixture().await;
+        let s = &f.state;
+        let (st, empty) = call(
+            s,
+            "GET",
+            "/api/v1/platforms/almalinux-9/oval.xml",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{empty}");
+        let a = released(s, "almalinux-9", "hello-1.1-1.el9.x86_64").await;
+        let b = released(s, "almalinux-8", "hello-1.1-1.el8.x86_64").await;
+        assert_eq!(a.state, ErratumState::Released);
+        // A draft stays out.
+        call(
+            s,
+            "POST",
+            "/api/v1/errata",
+            Some("alice"),
+            Some(draft("almalinux-9")),
+        )
+        .await;
+        let get = |uri: &'static str| call(s, "GET", uri, None, None);
+        let (st, oval9) = get("/api/v1/platforms/almalinux-9/oval.xml").await;
+        assert_eq!(st, StatusCode::OK, "{oval9}");
+        let def = |id: &str| albs_oval::oval::definition_id(id).unwrap();
+        assert!(oval9.contains(&def(&a.id)), "{oval9}");
+        assert!(
+            !oval9.contains(&def(&b.id)) && !oval9.contains("el8"),
+            "{oval9}"
+        );
+        assert_eq!(get("/api/v1/platforms/almalinux-9/oval.xml").await.1, oval9);
+        let (_, oval8) = get("/api/v1/platforms/almalinux-8/oval.xml").await;
+        assert!(
+            oval8.contains(&def(&b.id)) && !oval8.contains("el9"),
+            "{oval8}"
+        );
+        let (_, json) = get("/api/v1/platforms/almalinux-9/errata.json").await;
+        let list: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["id"], a.id.as_str());
+        let (_, ui) = get("/api/v1/platforms/almalinux-9/updateinfo.xml").await;
+        assert!(ui.contains(&a.id) && !ui.contains(&b.id), "{ui}");
+        let (_, osv) = get("/api/v1/platforms/almalinux-8/osv").await;
+        let osv: Vec<serde_json::Value> = serde_json::from_str(&osv).unwrap();
+        assert_eq!(osv.len(), 1);
+        // Released: an admin's correction keeps it in the feed, checked.
+        let uri = format!("/api/v1/errata/{}", a.id);
+        let p = serde_json::json!({ "title": "hello: overflow (corrected)" });
+        let (st, body) = call(s, "PATCH", &uri, Some("alice"), Some(p.clone())).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+        let (st, body) = call(s, "PATCH", &uri, Some("root"), Some(p)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let unsigned = serde_json::json!({ "packages": [{"nevra": "hello-1.1-1.el9.x86_64"}] });
+        let (st, body) = call(s, "PATCH", &uri, Some("root"), Some(unsigned)).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert!(body.contains("signing_key"), "{body}");
+        let (_, after) = get("/api/v1/platforms/almalinux-9/oval.xml").await;
+        assert!(after.contains("(corrected)") && after != oval9, "{after}");
+    }
 }

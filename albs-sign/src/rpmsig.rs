@@ -27,6 +27,8 @@ use crate::{Error, SigningKey};
 const SIG_RSA: u32 = IndexSignatureTag::RPMSIGTAG_RSA as u32;
 const SIG_DSA: u32 = IndexSignatureTag::RPMSIGTAG_DSA as u32;
 const SIG_OPENPGP: u32 = IndexSignatureTag::RPMSIGTAG_OPENPGP as u32;
+const SIG_PGP: u32 = IndexSignatureTag::RPMSIGTAG_PGP as u32;
+const SIG_GPG: u32 = IndexSignatureTag::RPMSIGTAG_GPG as u32;
 const SIG_RESERVED: u32 = IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE as u32;
 const REGION: u32 = IndexSignatureTag::HEADER_SIGNATURES as u32;
 
@@ -156,30 +158,38 @@ pub fn sign_rpm(
             .unwrap_or_default(),
     );
     let signature = Signing::sign(key, header.as_slice(), now).map_err(rpm_err(input))?;
-    let tag = match key.keypair_algo() {
-        PublicKeyAlgorithm::RSAEncryptSign => SIG_RSA,
-        _ => SIG_DSA,
+    // The legacy signature over header and payload as well, as rpm before
+    // 4.16 (and `rpmsign --rpmv3`) writes it: tools that read the signing
+    // key id from it (OpenSCAP's rpminfo `signature_keyid`) find it there.
+    let whole = Signing::sign(key, header.as_slice().chain(pkg.payload.as_slice()), now)
+        .map_err(rpm_err(input))?;
+    let (tag, v3_tag) = match key.keypair_algo() {
+        PublicKeyAlgorithm::RSAEncryptSign => (SIG_RSA, SIG_PGP),
+        _ => (SIG_DSA, SIG_GPG),
     };
-    pkg.metadata.signature =
-        with_signature(&pkg.metadata.signature, tag, signature).map_err(rpm_err(input))?;
+    pkg.metadata.signature = with_signatures(
+        &pkg.metadata.signature,
+        vec![(tag, signature), (v3_tag, whole)],
+    )
+    .map_err(rpm_err(input))?;
     let mut bytes = Vec::new();
     pkg.write(&mut bytes).map_err(rpm_err(output))?;
     crate::write_atomically(output, &bytes, 0o644)
 }
 
-/// The signature header with `signature` under `tag` instead of any earlier
-/// OpenPGP signature, and the reserved space shrunk by its size.
-fn with_signature(
+/// The signature header with `signatures` (tag, OpenPGP packet) instead of
+/// any earlier OpenPGP signature, and the reserved space shrunk by as much as
+/// they grew.
+fn with_signatures(
     old: &Header<IndexSignatureTag>,
-    tag: u32,
-    signature: Vec<u8>,
+    signatures: Vec<(u32, Vec<u8>)>,
 ) -> Result<Header<IndexSignatureTag>, rpm::Error> {
     let mut entries = Vec::new();
     let mut removed = 0usize;
     for (t, data) in old.get_all_entries()? {
         match t {
             REGION => {}
-            SIG_RSA | SIG_DSA | SIG_OPENPGP => {
+            SIG_RSA | SIG_DSA | SIG_OPENPGP | SIG_PGP | SIG_GPG => {
                 if let IndexData::Bin(b) = &data {
                     removed += b.len() + 16;
                 }
@@ -188,8 +198,9 @@ fn with_signature(
             _ => entries.push(HeaderEntry::new(t, data)),
         }
     }
+    let added: usize = signatures.iter().map(|(_, s)| s.len() + 16).sum();
     if let Ok(IndexData::Bin(reserved)) = old.entry(SIG_RESERVED) {
-        let want = (reserved.len() + removed).saturating_sub(signature.len() + 16);
+        let want = (reserved.len() + removed).saturating_sub(added);
         if want > 0 {
             entries.push(HeaderEntry::new(
                 SIG_RESERVED,
@@ -197,7 +208,9 @@ fn with_signature(
             ));
         }
     }
-    entries.push(HeaderEntry::new(tag, IndexData::Bin(signature)));
+    for (tag, signature) in signatures {
+        entries.push(HeaderEntry::new(tag, IndexData::Bin(signature)));
+    }
     Ok(Header::from_entries(
         entries,
         IndexSignatureTag::HEADER_SIGNATURES,

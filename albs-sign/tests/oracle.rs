@@ -139,11 +139,24 @@ fn ed25519_signed_rpm_passes_rpm_k_and_resigning_replaces() {
         short_id(key)
     );
     assert!(out.contains(&line), "rpm -K says {out}");
+    // One header signature and one over header and payload (as
+    // `rpmsign --rpmv3` writes), each replaced, not added to.
     assert_eq!(
-        out.matches("Signature, key ID").count(),
+        out.matches("Header V4 EdDSA/SHA256 Signature, key ID")
+            .count(),
         1,
-        "one signature: {out}"
+        "one header signature: {out}"
     );
+    let whole = format!(
+        "\n    V4 EdDSA/SHA256 Signature, key ID {}: OK",
+        short_id(key)
+    );
+    assert_eq!(
+        out.matches(&whole).count(),
+        1,
+        "one whole-package signature: {out}"
+    );
+    assert_eq!(out.matches("Signature, key ID").count(), 2, "{out}");
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
     assert_eq!(size(&rpm), size(fixture_rpm()), "re-signing keeps the size");
 }
