@@ -12,12 +12,13 @@
 //! hashes, not a rehash of the log.
 //!
 //! [`FileLedger`] keeps one line per record in `ledger.jsonl`
-//! (`<leaf hash hex> <record json>`), fsynced before `append` returns and
-//! re-verified when opened (the local `albs build`); the server keeps its
-//! ledger in the Store's database ([`crate::db::DbLedger`]);
+//! (`<leaf hash hex> <record json>`) and a `#size N` marker line after each
+//! batch, fdatasynced before `append` returns and re-verified when opened
+//! (the local `albs build`); a batch a crash cut short is dropped then. The
+//! server keeps its ledger in the Store's database ([`crate::db::DbLedger`]);
 //! [`MemoryLedger`] keeps them in memory. Batches ([`Ledger::append_batch`])
-//! are serialised and hashed on every core ([`encode_batch`]) and written
-//! in one go.
+//! are serialised ([`LedgerRecord::write_canonical`]) and hashed on every
+//! core, and a `FileLedger` writes each part as soon as it is ready.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -26,7 +27,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use async_trait::async_trait;
@@ -574,6 +575,24 @@ impl ArtifactIndex {
         self.previous.push(previous);
     }
 
+    /// Takes out records `len..`, which are `records` (the last ones noted).
+    fn truncate(&mut self, len: u64, records: &[LedgerRecord]) {
+        let have = self.previous.len() as u64;
+        for (i, r) in records.iter().enumerate().rev() {
+            let index = len + i as u64;
+            if index >= have {
+                continue;
+            }
+            if let Some(a) = r.artifact {
+                match self.previous[index as usize] {
+                    NONE => self.latest.remove(&a),
+                    previous => self.latest.insert(a, previous),
+                };
+            }
+        }
+        self.previous.truncate(len as usize);
+    }
+
     /// The records about `artifact`, oldest first.
     fn find(&self, artifact: &Sha256) -> Vec<u64> {
         let mut out = Vec::new();
@@ -622,22 +641,27 @@ fn encode_lines(records: &[LedgerRecord]) -> Lines {
 
 /// Encodes `records` into lines and writes them to `file` in order, handing
 /// each piece to `take` once written. Large batches are encoded on every
-/// core in chunks, and each chunk is written as soon as the ones before it
-/// are, so the writing overlaps the encoding.
+/// core in chunks; each chunk is written as soon as the ones before it are,
+/// and a syncing thread keeps the disk flushing what is written meanwhile,
+/// so encoding, writing and the disk's work overlap. The caller still
+/// fdatasyncs after the last write; an error of any sync here is returned.
 fn write_lines(
-    file: &mut File,
+    file: &File,
     records: &[LedgerRecord],
     mut take: impl FnMut(Lines),
 ) -> std::io::Result<()> {
+    let mut out = file;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || records.len() < PARALLEL_BATCH {
         let lines = encode_lines(records);
-        file.write_all(&lines.bytes)?;
+        out.write_all(&lines.bytes)?;
         take(lines);
         return Ok(());
     }
     let chunks: Vec<&[LedgerRecord]> = records.chunks(CHUNK).collect();
     let next = AtomicUsize::new(0);
+    let written_chunks = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Lines)>();
     std::thread::scope(|s| {
         for _ in 0..cores {
@@ -653,6 +677,20 @@ fn write_lines(
             });
         }
         drop(tx);
+        let syncer = s.spawn(|| {
+            let mut synced = 0;
+            loop {
+                let now = written_chunks.load(Ordering::Acquire);
+                if now > synced {
+                    file.sync_data()?;
+                    synced = now;
+                } else if done.load(Ordering::Acquire) {
+                    return Ok(());
+                } else {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+        });
         let mut ready: Vec<Option<Lines>> = chunks.iter().map(|_| None).collect();
         let mut want = 0;
         let mut written = Ok(());
@@ -660,13 +698,19 @@ fn write_lines(
             ready[i] = Some(lines);
             while let Some(lines) = ready.get_mut(want).and_then(Option::take) {
                 if written.is_ok() {
-                    written = file.write_all(&lines.bytes);
+                    written = out.write_all(&lines.bytes);
                 }
                 take(lines);
                 want += 1;
+                // The last chunk is left to the caller's sync.
+                if want < chunks.len() {
+                    written_chunks.store(want, Ordering::Release);
+                }
             }
         }
-        written
+        done.store(true, Ordering::Release);
+        let synced = syncer.join().expect("fdatasync does not panic");
+        written.and(synced)
     })
 }
 
@@ -929,7 +973,7 @@ impl Ledger for FileLedger {
         let mut json_at = Vec::with_capacity(records.len());
         let mut json_lens = Vec::with_capacity(records.len());
         let mut at = before;
-        let written = write_lines(&mut st.file, records, |lines| {
+        let written = write_lines(&st.file, records, |lines| {
             for &len in &lines.json_lens {
                 json_at.push(at + JSON_AT as u64);
                 at += JSON_AT as u64 + u64::from(len) + 1;
@@ -940,15 +984,29 @@ impl Ledger for FileLedger {
         .and_then(|()| {
             let marker = format!("#size {}\n", first + records.len() as u64);
             at += marker.len() as u64;
-            st.file.write_all(marker.as_bytes())
+            (&st.file).write_all(marker.as_bytes())
         });
-        // The tree takes the new leaves while the disk syncs.
+        // The records go into the tree and the lookups while the disk syncs,
+        // and come out again if it fails.
         let synced = written.map_err(|e| io("appending", e)).and_then(|()| {
-            let (file, tree) = (&st.file, &mut st.tree);
+            let FileState {
+                file,
+                tree,
+                json_at: st_at,
+                json_lens: st_lens,
+                artifacts,
+                ..
+            } = &mut *st;
+            let file = &*file;
             std::thread::scope(|s| {
                 let sync = s.spawn(|| file.sync_data());
                 for leaf in &leaves {
                     tree.push(*leaf);
+                }
+                st_at.extend_from_slice(&json_at);
+                st_lens.extend_from_slice(&json_lens);
+                for (i, r) in records.iter().enumerate() {
+                    artifacts.push(first + i as u64, r.artifact);
                 }
                 sync.join().expect("fdatasync does not panic")
             })
@@ -956,23 +1014,22 @@ impl Ledger for FileLedger {
         });
         if let Err(e) = synced {
             st.tree.truncate(first);
+            st.json_at.truncate(first as usize);
+            st.json_lens.truncate(first as usize);
+            st.artifacts.truncate(first, records);
             // Best effort: an unfinished batch is dropped on the next open anyway.
             let _ = st.file.set_len(before);
             return Err(e);
         }
         st.len = at;
-        let mut out = Vec::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            let index = first + i as u64;
-            st.json_at.push(json_at[i]);
-            st.json_lens.push(json_lens[i]);
-            st.artifacts.push(index, r.artifact);
-            out.push(Appended {
-                index,
-                leaf_hash: leaves[i],
-            });
-        }
-        Ok(out)
+        Ok(leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| Appended {
+                index: first + i as u64,
+                leaf_hash: *leaf,
+            })
+            .collect())
     }
     async fn get(&self, index: u64) -> Result<Option<Entry>, LedgerError> {
         let state = self.state.lock().expect("ledger lock");

@@ -528,6 +528,24 @@ mod tests {
         size <= 64 || i.is_multiple_of(5) || i < 3 || i + 3 >= size
     }
 
+    #[test]
+    fn a_truncated_tree_is_the_tree_of_the_prefix() {
+        let all = leaves(37);
+        for keep in [0, 1, 2, 16, 21, 32, 36, 37] {
+            let mut t = CompactTree::from_leaves(all.iter().copied());
+            t.truncate(keep);
+            let want = CompactTree::from_leaves(all[..keep as usize].iter().copied());
+            assert_eq!(t.len(), keep);
+            assert_eq!(t.root(keep), want.root(keep));
+            // It grows again as if never cut.
+            for l in &all[keep as usize..] {
+                t.push(*l);
+            }
+            assert_eq!(t.root(37), Some(merkle_root(&all)));
+            assert_eq!(t.inclusion_proof(20, 37), inclusion_proof(&all, 20, 37));
+        }
+    }
+
     fn flip(proof: &[TreeHash], at: usize, byte: usize) -> Vec<TreeHash> {
         let mut p = proof.to_vec();
         p[at][byte] ^= 0x01;

@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the ledger's durable appends and its proofs:
-//! appends per second into a `FileLedger` in batches of 1 to 10,000 (one
-//! write and one fsync per batch), into the Store's ledger on SQLite and,
+//! appends per second into a `FileLedger` in batches of 1 to 10,000 (each
+//! fdatasynced before it returns), into the Store's ledger on SQLite and,
 //! when `ALBS_TEST_DATABASE_URL` is set, PostgreSQL (one transaction per
 //! batch), and the time to produce an inclusion proof, a consistency proof
 //! and a tree head at one million records (in memory and in SQLite),
@@ -221,13 +221,55 @@ fn bench_proofs(c: &mut Criterion) {
     g.finish();
 }
 
+/// Whether a filter given on the command line can match benchmarks of the
+/// groups starting with `prefix`, so that the (slow) setup of the others is
+/// skipped.
+fn wanted(prefix: &str) -> bool {
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            // Criterion's options that take a value.
+            "--save-baseline"
+            | "--baseline"
+            | "--baseline-lenient"
+            | "--load-baseline"
+            | "--sample-size"
+            | "--warm-up-time"
+            | "--measurement-time"
+            | "--profile-time"
+            | "--output-format"
+            | "--color"
+            | "--plotting-backend"
+            | "--nresamples"
+            | "--noise-threshold"
+            | "--confidence-level"
+            | "--significance-level"
+            | "--format" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => filter = Some(a.to_owned()),
+        }
+    }
+    filter.is_none_or(|f| f.starts_with(prefix) || prefix.starts_with(&f) || f.contains(prefix))
+}
+
 fn main() {
     // What `criterion_group!`/`criterion_main!` expand to, written out so the
     // group function needs no doc comment of its own.
     let mut c = Criterion::default().configure_from_args();
-    bench_cpu(&mut c);
-    bench_file_append(&mut c);
-    bench_store_ledgers(&mut c);
-    bench_proofs(&mut c);
+    if wanted("ledger_cpu") {
+        bench_cpu(&mut c);
+    }
+    if wanted("ledger_file_append") {
+        bench_file_append(&mut c);
+    }
+    if wanted("ledger_sqlite") || wanted("ledger_postgres") {
+        bench_store_ledgers(&mut c);
+    }
+    if wanted("ledger_proof_1M") {
+        bench_proofs(&mut c);
+    }
     c.final_summary();
 }
