@@ -97,7 +97,8 @@ pub enum Command {
     /// Run a sign node: it holds the secret keys and signs the packages of
     /// sign tasks for them.
     SignNode(crate::sign::SignNodeArgs),
-    /// Advisories as JSON files: new, match built packages, show, updateinfo.
+    /// Errata: advisory JSON files offline (new, match, show, updateinfo), or
+    /// records on a server (create, edit, match, approve, release, list, get, export).
     #[command(subcommand)]
     Errata(crate::security::ErrataCommand),
     /// The OVAL 5.10 feed (or JSON, OSV) of a platform's advisories.

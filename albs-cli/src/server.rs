@@ -210,7 +210,8 @@ fn webhook_targets(
         targets.push(t);
     }
     if !targets.is_empty() {
-        eprintln!("webhooks: {}", urls.join(", "));
+        let shown: Vec<String> = targets.iter().map(|t| t.shown_url()).collect();
+        eprintln!("webhooks: {}", shown.join(", "));
     }
     Ok(targets)
 }

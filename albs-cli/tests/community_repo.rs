@@ -5,20 +5,30 @@
 //! repo_gpgcheck on, keys fetched from the server), installs it. Then
 //! `dnf copr enable --hub` against the server writes its own `.repo` file,
 //! from which dnf installs too; the COPR API answers describe the product.
+//! Along the way: the queue page says why the build waits, the build page
+//! shows task durations, the product pages list builds and repositories,
+//! and the commit reaches a webhook as a signed `release.committed` event.
 
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use albs_core::api::{CreateBuild, CreateSignTask, RegisterKey};
 use albs_core::client::Client;
 use albs_core::model::{Arch, BuildOptions, TaskState};
 use albs_core::release::{CommitRelease, CreateRelease, Release, ReleaseState};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use common::*;
 use serde_json::{Value, json};
 
 const PASS: &str = "correct horse battery staple";
+
+/// What the webhook receiver got: (signature header, body).
+type Hooks = Arc<Mutex<Vec<(Option<String>, Bytes)>>>;
 
 /// Runs dnf in the installroot `work/root` with `reposdir` as its only
 /// repository directory; returns (success, output).
@@ -44,6 +54,15 @@ fn dnf(work: &Path, reposdir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text(&out))
 }
 
+/// Whether `text` reads like `7s`, `2m 05s` or `1h 02m 03s`.
+fn is_duration(text: &str) -> bool {
+    !text.is_empty()
+        && text.split(' ').all(|part| {
+            part.strip_suffix(['h', 'm', 's'])
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
 /// Whether dnf has its copr plugin (Debian's dnf-plugins-core).
 fn has_copr_plugin() -> bool {
     Command::new("dnf")
@@ -62,9 +81,51 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
     );
     std::fs::create_dir_all(&keys).unwrap();
     make_fixtures(&fixtures);
-    let server = start_server(&data, 10).await;
-    let url = server.url.clone();
-    let admin_token = server.token("admin", true);
+    // Release events go to a webhook receiver, signed.
+    let got: Hooks = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(got): State<Hooks>, headers: HeaderMap, body: Bytes| async move {
+                    let sig = headers
+                        .get("x-albs-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    got.lock().unwrap().push((sig, body));
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let rx = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", rx.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(rx, app).await.unwrap() });
+    let secret_file = tmp.path().join("hook.secret");
+    std::fs::write(&secret_file, "community-hook-secret").unwrap();
+
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server_log = tmp.path().join("server.log");
+    let _server = Proc(
+        Command::new(BIN)
+            .arg("--data")
+            .arg(&data)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--lease-secs", "10", "--webhook", &hook_url])
+            .arg("--webhook-secret-file")
+            .arg(&secret_file)
+            .env_remove("ALBS_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&server_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(&url).await;
+    let admin_token = albs_ok(
+        &data,
+        &["token", "create", "--user", "admin", "--admin"],
+        &[],
+    );
     let admin = Client::new(&url, Some(admin_token.clone()));
     let http = reqwest::Client::new();
     let host = Arch::host();
@@ -97,8 +158,6 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
         "{msg}"
     );
 
-    let node_token = node_add(&data, &url, &admin_token, "builder-1");
-    let _builder = run_build_node(&tmp.path().join("builder"), &url, &node_token, &fixtures);
     let b = admin
         .create_build(&CreateBuild {
             platform: "almalinux-9".into(),
@@ -111,6 +170,44 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
         })
         .await
         .unwrap();
+
+    // Without a node, the queue page says why the build waits.
+    let page = |path: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(path).send().await.unwrap();
+            // The templates escape '/' in values as an HTML entity.
+            let status = r.status().as_u16();
+            let html = r.text().await.unwrap().replace("&#x2f;", "/");
+            (status, html)
+        }
+    };
+    let (s, queue) = page(format!("{url}/queue")).await;
+    assert_eq!(s, 200);
+    let row = |html: &str, task: u64| -> String {
+        let start = html
+            .find(&format!("data-task=\"{task}\""))
+            .unwrap_or_else(|| panic!("task {task} in {html}"));
+        html[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    let (src, arch_task) = (b.tasks[0].id, b.tasks[1].id);
+    let src_row = row(&queue, src);
+    assert!(
+        src_row.contains("data-kind=\"no-node\"") && src_row.contains("no node is registered"),
+        "{src_row}"
+    );
+    let arch_row = row(&queue, arch_task);
+    assert!(
+        arch_row.contains("data-kind=\"dependencies\"")
+            && arch_row.contains("waiting for the tasks it depends on"),
+        "{arch_row}"
+    );
+    assert!(
+        arch_row.contains("href=\"/products/community\""),
+        "{arch_row}"
+    );
+    let node_token = node_add(&data, &url, &admin_token, "builder-1");
+    let _builder = run_build_node(&tmp.path().join("builder"), &url, &node_token, &fixtures);
 
     // The product's own key, made and kept on the signing side.
     let ring = keys.join("community.pgp");
@@ -166,6 +263,26 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
     })
     .await;
     assert_eq!(b.state(), TaskState::Succeeded, "{b:#?}");
+    // The build page shows when each task started and how long it ran.
+    let (s, html) = page(format!("{url}/builds/{}", b.id)).await;
+    assert_eq!(s, 200);
+    for t in &b.tasks {
+        let r = row(&html, t.id);
+        let duration = r
+            .split("<td class=\"duration\">")
+            .nth(1)
+            .and_then(|d| d.split("</td>").next())
+            .unwrap_or_else(|| panic!("a duration cell in {r}"));
+        assert!(
+            is_duration(duration),
+            "task {} ran for {duration:?}: {r}",
+            t.id
+        );
+        assert!(r.contains("<td class=\"started\">20"), "{r}");
+    }
+    let (s, queue) = page(format!("{url}/queue")).await;
+    assert_eq!(s, 200);
+    assert!(queue.contains("No task is waiting."), "{queue}");
     admin
         .sign_build(
             b.id,
@@ -221,15 +338,51 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
     let r = http
         .post(format!("{url}/api/v1/releases/{}/commit", plan.id))
         .bearer_auth(&admin_token)
-        .json(&CommitRelease::default())
+        // The bundled platform's base repositories are on the network, which
+        // the closure check cannot read here; the release test covers it.
+        .json(&CommitRelease { force: true })
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        200,
+        "{}\n{}",
+        r.text().await.unwrap(),
+        std::fs::read_to_string(&server_log).unwrap()
+    );
     let committed: Release = r.json().await.unwrap();
     assert_eq!(committed.state, ReleaseState::Committed);
     let repo_dir = data.join("repos").join(&repo);
     assert!(repo_dir.join("repodata/repomd.xml").is_file());
+    // The commit's event arrives, signed with the secret.
+    let t0 = std::time::Instant::now();
+    let event = loop {
+        let events: Vec<Value> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(sig, body)| {
+                let want = hex::encode(albs_server::webhooks::hmac_sha256(
+                    b"community-hook-secret",
+                    body,
+                ));
+                assert_eq!(sig.as_deref(), Some(format!("sha256={want}").as_str()));
+                serde_json::from_slice(body).unwrap()
+            })
+            .collect();
+        if let Some(e) = events.iter().find(|e| e["event"] == "release.committed") {
+            break e.clone();
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "no release.committed event: {events:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(event["release"]["id"], plan.id);
+    assert_eq!(event["release"]["product"], "community");
+    assert_eq!(event["release"]["state"], "committed");
     // repomd.xml is signed where the key is.
     albs_ok(
         &data,
@@ -272,6 +425,47 @@ async fn dnf_installs_from_a_community_product_through_its_repo_file() {
         let r = http.get(format!("{url}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
+
+    // The product pages: listed, its builds, its repositories.
+    let (s, html) = page(format!("{url}/products")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("data-product=\"community\""), "{html}");
+    assert!(
+        !html.contains("hidden"),
+        "a private product is not listed: {html}"
+    );
+    let (s, html) = page(format!("{url}/products/community")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<td id=\"members\">0</td>"), "{html}");
+    assert!(html.contains(&format!("data-build=\"{}\"", b.id)), "{html}");
+    assert!(
+        html.contains("href=\"/products/community/almalinux-9.repo\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<a class=\"published\" href=\"/repos/community/almalinux-9-{host}/\">"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("dnf copr enable --hub {url} albs/community")),
+        "{html}"
+    );
+    let (s, _) = page(format!("{url}/products/hidden")).await;
+    assert_eq!(
+        s, 404,
+        "a private product does not exist for anonymous readers"
+    );
+    let (s, html) = http
+        .get(format!("{url}/products/hidden"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(s, 200, "admins see private products");
+    drop(html);
 
     // dnf with only that file in its reposdir installs the package.
     let work = tmp.path().join("dnf");

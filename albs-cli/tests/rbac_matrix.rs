@@ -9,8 +9,11 @@ mod common;
 
 use std::path::Path;
 
-use albs_core::api::CreateBuild;
-use albs_core::model::{Arch, Build, BuildOptions};
+use albs_core::Sha256;
+use albs_core::api::{CreateBuild, TaskResult};
+use albs_core::client::Client;
+use albs_core::evr::Nevra;
+use albs_core::model::{Arch, Artifact, ArtifactKind, Build, BuildOptions, TaskKind, TaskState};
 use albs_core::source::{GitRef, SourceRef};
 use common::*;
 use serde_json::{Value, json};
@@ -45,6 +48,12 @@ enum Target {
     TeamBuild,
     /// A fresh pending personal build (no product) of the contributor.
     PersonalBuild,
+    /// A fresh draft erratum of the contributor (`{id}` is its id).
+    Erratum,
+    /// An open release of sig-a with packages, made by the admin.
+    OpenRelease,
+    /// An open release of sig-a whose packages were all removed.
+    EmptyRelease,
 }
 
 struct Row {
@@ -84,6 +93,15 @@ fn build_body(product: Option<&str>) -> Value {
         },
     })
     .unwrap()
+}
+
+fn erratum_body() -> Value {
+    json!({
+        "platform": "almalinux-9",
+        "type": "bugfix",
+        "title": "bash fixes",
+        "description": "Fixes bash.",
+    })
 }
 
 fn none() -> Option<Value> {
@@ -362,6 +380,87 @@ fn rows(platform: Value) -> Vec<Row> {
             || Some(json!({})),
             NODE,
         ),
+        // Errata: a draft is its author's (personal), approving and releasing
+        // are the admins'.
+        r(
+            "POST",
+            "/api/v1/errata",
+            Target::None,
+            || Some(erratum_body()),
+            ANY_USER,
+        ),
+        r(
+            "PATCH",
+            "/api/v1/errata/{id}",
+            Target::Erratum,
+            || Some(json!({"title": "a better title"})),
+            OWNER,
+        ),
+        r(
+            "POST",
+            "/api/v1/errata/{id}/match",
+            Target::Erratum,
+            || Some(json!({"packages": ["bash-5.1.8"]})),
+            OWNER,
+        ),
+        r(
+            "POST",
+            "/api/v1/errata/{id}/approve",
+            Target::Erratum,
+            none,
+            ADMIN,
+        ),
+        r(
+            "POST",
+            "/api/v1/errata/{id}/release",
+            Target::Erratum,
+            none,
+            ADMIN,
+        ),
+        // Releases: of a team's product by its contributors; the repomd
+        // signing protocol is the sign nodes'.
+        r(
+            "POST",
+            "/api/v1/releases",
+            Target::TeamBuild,
+            || Some(json!({"builds": [0]})),
+            CONTRIB,
+        ),
+        r(
+            "PATCH",
+            "/api/v1/releases/{id}",
+            Target::OpenRelease,
+            || Some(json!({})),
+            CONTRIB,
+        ),
+        r(
+            "POST",
+            "/api/v1/releases/{id}/commit",
+            Target::EmptyRelease,
+            none,
+            MAINT,
+        ),
+        r(
+            "POST",
+            "/api/v1/releases/{id}/revert",
+            Target::OpenRelease,
+            none,
+            MAINT,
+        ),
+        r(
+            "POST",
+            "/api/v1/releases/repomd/pending",
+            Target::None,
+            || Some(json!({"fingerprints": []})),
+            NODE,
+        ),
+        r(
+            "POST",
+            "/api/v1/releases/repomd/signature",
+            Target::None,
+            || Some(json!({})),
+            NODE,
+        ),
     ]
 }
 
@@ -385,6 +484,8 @@ struct Ctx {
     tokens: Vec<Option<String>>,
     admin: String,
     contributor: String,
+    /// An open release with packages and an emptied one.
+    releases: (u64, u64),
 }
 
 impl Ctx {
@@ -419,6 +520,81 @@ impl Ctx {
             .await;
         assert_eq!(status, 201, "{text}");
         serde_json::from_str(&text).unwrap()
+    }
+
+    /// A build of sig-a that succeeded: its tasks claimed and completed
+    /// through the node protocol by `node`, with made-up package files.
+    async fn succeeded_build(&self, node: &Client, dir: &Path, name: &str) -> u64 {
+        let build = self.new_build(&self.admin, Some("sig-a")).await;
+        for _ in 0..build.tasks.len() {
+            let task = node.claim().await.unwrap().task.expect("a task is ready");
+            assert_eq!(task.build_id, build.id);
+            let (file, kind) = match task.kind {
+                TaskKind::Src => (format!("{name}-1.0-1.el9.src.rpm"), ArtifactKind::Srpm),
+                _ => (
+                    format!("{name}-1.0-1.el9.{}.rpm", Arch::host()),
+                    ArtifactKind::Rpm,
+                ),
+            };
+            let data = format!("pretend this is {file}").into_bytes();
+            let path = dir.join(&file);
+            std::fs::write(&path, &data).unwrap();
+            let sha = Sha256::of(&data);
+            node.upload(task.task_id, &sha, &path).await.unwrap();
+            let result = TaskResult {
+                state: TaskState::Succeeded,
+                reason: None,
+                artifacts: vec![Artifact {
+                    sha256: sha,
+                    size: data.len() as u64,
+                    name: file.clone(),
+                    kind,
+                    nevra: Nevra::from_file_name(&file).ok(),
+                }],
+                noarch: false,
+                commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                build_requires: vec![],
+                produces: vec![],
+            };
+            node.complete(task.task_id, &result).await.unwrap();
+        }
+        build.id
+    }
+
+    /// A release of `build` by the admin; its id and packages.
+    async fn new_release(&self, build: u64) -> (u64, Vec<String>) {
+        let (status, text) = self
+            .send(
+                "POST",
+                "/api/v1/releases",
+                Some(&self.admin),
+                Some(json!({"builds": [build]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let packages = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["nevra"].as_str().unwrap().to_owned())
+            .collect();
+        (v["id"].as_u64().unwrap(), packages)
+    }
+
+    /// A new draft erratum of the contributor; its id.
+    async fn new_erratum(&self) -> String {
+        let (status, text) = self
+            .send(
+                "POST",
+                "/api/v1/errata",
+                Some(&self.contributor),
+                Some(erratum_body()),
+            )
+            .await;
+        assert_eq!(status, 201, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["id"].as_str().unwrap().to_owned()
     }
 }
 
@@ -490,13 +666,44 @@ async fn every_write_endpoint_by_every_role() {
         "{listed}"
     );
 
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         http: reqwest::Client::new(),
         url: server.url.clone(),
         contributor: tokens[2].clone().unwrap(),
         admin: admin.clone(),
         tokens,
+        releases: (0, 0),
     };
+
+    // Two releases of sig-a, before the table's builds fill the queue: one
+    // open with packages, one whose packages were all removed (committing
+    // it is refused after the role check).
+    let (status, answer) = ctx
+        .send(
+            "POST",
+            "/api/v1/nodes",
+            Some(&admin),
+            Some(json!({"name": "fake-builder", "arches": [Arch::host()]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let reg: Value = serde_json::from_str(&answer).unwrap();
+    let node = Client::new(&server.url, reg["token"].as_str().map(str::to_owned));
+    let b1 = ctx.succeeded_build(&node, tmp.path(), "hello").await;
+    let b2 = ctx.succeeded_build(&node, tmp.path(), "world").await;
+    let (open, _) = ctx.new_release(b1).await;
+    let (emptied, packages) = ctx.new_release(b2).await;
+    assert!(!packages.is_empty());
+    let (status, answer) = ctx
+        .send(
+            "PATCH",
+            &format!("/api/v1/releases/{emptied}"),
+            Some(&admin),
+            Some(json!({"removes": packages})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    ctx.releases = (open, emptied);
 
     let mut diffs = Vec::new();
     let mut cells = 0;
@@ -511,15 +718,32 @@ async fn every_write_endpoint_by_every_role() {
         for (col, role) in ROLES.iter().enumerate() {
             let id = match row.target {
                 Target::None => None,
-                Target::TeamBuild => Some(ctx.new_build(&ctx.admin, Some("sig-a")).await.id),
-                Target::PersonalBuild => Some(ctx.new_build(&ctx.contributor, None).await.id),
+                Target::TeamBuild => Some(
+                    ctx.new_build(&ctx.admin, Some("sig-a"))
+                        .await
+                        .id
+                        .to_string(),
+                ),
+                Target::PersonalBuild => {
+                    Some(ctx.new_build(&ctx.contributor, None).await.id.to_string())
+                }
+                Target::Erratum => Some(ctx.new_erratum().await),
+                Target::OpenRelease => Some(ctx.releases.0.to_string()),
+                Target::EmptyRelease => Some(ctx.releases.1.to_string()),
             };
-            let path = match id {
-                Some(id) => row.path.replace("{id}", &id.to_string()),
+            let path = match &id {
+                Some(id) => row.path.replace("{id}", id),
                 None => row.path.to_owned(),
             };
+            let mut body = (row.body)();
+            // A release names its build in the body.
+            if let (Some(b), Some(id)) = (body.as_mut(), &id)
+                && b.get("builds").is_some()
+            {
+                b["builds"] = json!([id.parse::<u64>().unwrap()]);
+            }
             let (status, text) = ctx
-                .send(row.method, &path, ctx.tokens[col].as_deref(), (row.body)())
+                .send(row.method, &path, ctx.tokens[col].as_deref(), body)
                 .await;
             cells += 1;
             if !matches(row.want[col], status) {
@@ -533,7 +757,7 @@ async fn every_write_endpoint_by_every_role() {
                 ));
             }
             // A refusal names the user, the action and what it needs.
-            if status == 403 && !row.path.contains("/node/") && !row.path.contains("/sign/") {
+            if status == 403 && row.want != NODE {
                 assert!(
                     text.contains(&format!("user {role}"))
                         || *role == "other-team" && text.contains("user other"),
@@ -637,6 +861,7 @@ async fn private_products_are_hidden_from_every_read_route() {
         tokens: vec![],
         admin: admin.clone(),
         contributor: String::new(),
+        releases: (0, 0),
     };
     let build = ctx.new_build(&admin, Some("secret")).await;
     let task = build.tasks[0].id;

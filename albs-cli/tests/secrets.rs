@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 const PASSPHRASE: &str = "sign-passphrase-Zq7-never-logged";
 const ALICE_PASSWORD: &str = "alice-password-Kx9-never-logged";
+const BOB_PASSWORD: &str = "bob-password-Wm4 with spaces & symbols";
 
 fn read_field(text: &str, name: &str) -> String {
     let line = text
@@ -225,6 +226,51 @@ async fn no_secret_in_logs_pages_answers_or_rows() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 303, "a token opens a session too");
+
+    // `albs user passwd` (from standard input) gives bob a password.
+    let mut passwd = Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "passwd", "bob"])
+        .env_remove("ALBS_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = passwd.stdin.take().unwrap();
+        writeln!(stdin, "{BOB_PASSWORD}").unwrap();
+    }
+    let out = passwd.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    seen.push(("albs user passwd output".into(), text(&out)));
+    secrets.push(("bob password".into(), BOB_PASSWORD.into()));
+    let resp = http
+        .post(format!("{url}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("user", "bob"), ("password", BOB_PASSWORD)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "bob's new password opens a session");
+    let out = albs(
+        &data,
+        &[
+            "user",
+            "passwd",
+            "nobody",
+            "--password-file",
+            pw_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("user nobody does not exist"),
+        "{}",
+        text(&out)
+    );
 
     // Pages and answers read after creation, as alice (session) and admin.
     for path in ["/", "/nodes", "/login"] {

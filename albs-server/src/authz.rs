@@ -144,7 +144,7 @@ async fn decide(
         return Ok(match role {
             Some(r) if allowed(r, action) => Ok(()),
             Some(r) => Err(format!(
-                "user {name} may not {action} ({object}): it needs {} in team {team}, and {name} is {r}",
+                "user {name} may not {action} ({object}): it needs {} in team {team}, where {name} is {r}",
                 needs(action)
             )),
             None => Err(format!(

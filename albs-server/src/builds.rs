@@ -10,8 +10,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 
-use crate::error::AppError;
 use crate::authz::{Action, Scope, authorize};
+use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, Reader, UserAuth};
 use crate::validate;
 use crate::{AppState, now};

@@ -18,10 +18,13 @@
 //! Beside the API, read-only web pages (the build feed at `/`, builds,
 //! following task logs, nodes and the queue), `GET /metrics` in the
 //! Prometheus text format, and private products whose builds only their
-//! members and admins read (web sign-in with an API token at `/login`).
+//! members and admins read (web sign-in with a password or an API token at
+//! `/login`). Every write is authorized by one check (`authz.rs`: teams,
+//! roles per team, global admins) and recorded in the audit log.
 #![deny(missing_docs)]
 
 mod artifacts;
+mod base_repos;
 pub(crate) mod authz;
 mod builds;
 mod copr;

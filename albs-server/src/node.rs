@@ -15,8 +15,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::AppError;
 use crate::authz::{Action, Scope, authorize};
+use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, NodeAuth, UserAuth};
 use crate::validate;
 use crate::{AppState, now};

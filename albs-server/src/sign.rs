@@ -24,8 +24,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::error::AppError;
 use crate::authz::{Action, Scope, authorize};
+use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, NodeAuth, UserAuth, parse_sha256};
 use crate::{AppState, now};
 

@@ -15,8 +15,8 @@ use albs_core::model::{Arch, Artifact, ArtifactKind, Build, TaskKind, TaskState}
 use axum::Json;
 use axum::extract::State;
 
-use crate::error::AppError;
 use crate::authz::Action;
+use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, NodeAuth, Reader, UserAuth};
 use crate::node::{MAX_LOG_LINE, MAX_LOG_LINES, Next};
 use crate::{AppState, now};

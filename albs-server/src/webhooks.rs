@@ -43,13 +43,23 @@ pub struct WebhookTarget {
 impl std::fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookTarget")
-            .field("url", &self.url)
+            .field("url", &self.shown_url())
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
 
 impl WebhookTarget {
+    /// The URL as logs show it: without user info and query, which may
+    /// carry credentials.
+    pub fn shown_url(&self) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let rest = rest.split(['?', '#']).next().unwrap_or("");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        format!("{scheme}://{host}/{path}")
+    }
+
     /// Checks the target: an absolute http(s) URL, a non-empty secret.
     pub fn check(&self) -> Result<(), String> {
         let rest = self
@@ -137,7 +147,6 @@ impl Event {
 
     /// `release.<what>` (`committed`, `reverted`) about `release`, any
     /// serialisable description of it.
-    #[allow(dead_code)]
     pub(crate) fn release(what: &str, release: &impl Serialize) -> Event {
         let mut data = serde_json::Map::new();
         data.insert(
@@ -234,17 +243,17 @@ async fn deliver(
         }
         let why = match req.send().await {
             Ok(r) if r.status().is_success() => {
-                tracing::debug!(url = %target.url, %event, attempt, "webhook delivered");
+                tracing::debug!(url = %target.shown_url(), %event, attempt, "webhook delivered");
                 return;
             }
             Ok(r) => format!("answered {}", r.status()),
             Err(e) => format!("{e}"),
         };
         if attempt == ATTEMPTS {
-            tracing::warn!(url = %target.url, %event, attempts = ATTEMPTS, reason = %why, "webhook not delivered; giving up");
+            tracing::warn!(url = %target.shown_url(), %event, attempts = ATTEMPTS, reason = %why, "webhook not delivered; giving up");
             return;
         }
-        tracing::info!(url = %target.url, %event, attempt, reason = %why, retry_in = ?wait, "webhook delivery failed; retrying");
+        tracing::info!(url = %target.shown_url(), %event, attempt, reason = %why, retry_in = ?wait, "webhook delivery failed; retrying");
         tokio::time::sleep(wait).await;
         wait *= 2;
     }
@@ -311,6 +320,11 @@ mod tests {
         };
         t.check().unwrap();
         assert!(!format!("{t:?}").contains("s3cret"));
+        let t = WebhookTarget {
+            url: "https://u:pw@hooks.example/in?token=abc".into(),
+            secret: None,
+        };
+        assert_eq!(t.shown_url(), "https://hooks.example/in");
         for bad in ["ftp://x", "hooks.example", "http://", "https:///x"] {
             let t = WebhookTarget {
                 url: bad.into(),

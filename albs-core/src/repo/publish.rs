@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::chunked::{self, BlockKey};
-use super::state::{self, Entry, Generation, Layout, Pack, Span, State};
+use super::state::{self, Entry, FastHash, Generation, Key, Layout, Pack, Span, State};
 use super::{
     MdCompression, RepoData, RepoWriteError, doc_head, doc_tail, filelists_pkg, other_pkg,
     persist_md, primary_pkg, read_package, repomd_xml, served_mode,
@@ -176,7 +176,7 @@ pub struct SyncSummary {
 pub struct Staged {
     repomd: Vec<u8>,
     data: Vec<RepoData>,
-    packages: Vec<String>,
+    packages: Vec<Key>,
     unchanged: bool,
     /// Where the blocks are in the files written.
     layouts: Vec<Layout>,
@@ -226,7 +226,7 @@ pub struct Repo {
     root: PathBuf,
     state: State,
     /// The package set the next publish writes: href → entry key.
-    working: BTreeMap<String, String>,
+    working: BTreeMap<String, Key>,
     /// The fragments of the entries.
     pack: Pack,
     _lock: std::fs::File,
@@ -457,19 +457,21 @@ impl Repo {
 
     /// [`Repo::add`], also counting the packages actually read.
     fn add_counted(&mut self, paths: &[PathBuf]) -> Result<(Vec<String>, usize), RepoError> {
-        let mut by_file: HashMap<(String, u64, i64), String> = HashMap::new();
+        let mut by_file: HashMap<(&str, u64, i64), &Key, FastHash> =
+            HashMap::with_capacity_and_hasher(self.state.entries.len(), FastHash);
         for (k, e) in &self.state.entries {
-            by_file.insert((e.href.clone(), e.size, e.mtime_ns), k.clone());
+            by_file.insert((e.href.as_str(), e.size, e.mtime_ns), k);
         }
         let mut found = Vec::new();
         let mut to_read = Vec::new();
         for p in paths {
             let (href, meta) = self.locate(p)?;
-            match by_file.get(&(href.clone(), meta.len(), mtime_ns(&meta))) {
-                Some(k) => found.push((href, k.clone())),
+            match by_file.get(&(href.as_str(), meta.len(), mtime_ns(&meta))) {
+                Some(&k) => found.push((href, k.clone())),
                 None => to_read.push(p.clone()),
             }
         }
+        drop(by_file);
         let read = read_entries(&self.root, &to_read)?;
         let n_read = read.len();
         // The fragments of the new packages go to the pack in one write.
@@ -500,7 +502,7 @@ impl Repo {
         }
         for e in fresh {
             nevras.push(e.nevra());
-            let k = e.key();
+            let k: Key = e.key().into();
             self.working.insert(e.href.clone(), k.clone());
             self.state.entries.insert(k, e);
         }
@@ -583,7 +585,7 @@ impl Repo {
     /// Writes the metadata of the current package set into `repodata/`
     /// under checksum names; `repomd.xml` is not touched.
     pub fn stage(&mut self) -> Result<Staged, RepoError> {
-        let keys: Vec<String> = self.working.values().cloned().collect();
+        let keys: Vec<Key> = self.working.values().cloned().collect();
         let compression = self.state.compression;
         if let Some(g) = self.current()
             && g.packages == keys
@@ -627,11 +629,7 @@ impl Repo {
                 blocks
                     .iter()
                     .map(|r| {
-                        chunked::block_key(
-                            kind,
-                            compression,
-                            keys[r.clone()].iter().map(String::as_str),
-                        )
+                        chunked::block_key(kind, compression, keys[r.clone()].iter().map(|k| &**k))
                     })
                     .collect()
             })
@@ -720,60 +718,67 @@ impl Repo {
         // Each file: header, the parts in order, trailer; written under its
         // checksum name.
         let ext = compression.extension();
-        let written = run_jobs(
-            KINDS.len(),
-            |doc| -> Result<(RepoData, Layout), RepoError> {
-                let kind = KINDS[doc];
-                let (open_checksum, crc, open_size) =
-                    hashes[doc].as_ref().expect("every document was hashed");
-                let wrap = |source| RepoWriteError::Io {
-                    input: kind.to_owned(),
-                    source,
-                };
-                let gz = compression == MdCompression::Gz;
-                let mut out = Vec::new();
-                if gz {
-                    out.extend_from_slice(&chunked::GZIP_HEADER);
-                }
-                out.extend(
-                    chunked::compress_segment(compression, heads[doc].as_bytes(), false)
-                        .map_err(wrap)?,
-                );
-                let mut layout = Layout::default();
-                for (b, key) in block_keys[doc].iter().enumerate() {
-                    let seg: &[u8] = match fresh.get(&(doc, b)) {
-                        Some(s) => s,
-                        None => reuse[key],
+        // The pack is made durable while the files are written.
+        let pack_file = &mut self.pack;
+        let (synced, written) = std::thread::scope(|s| {
+            let sync = s.spawn(move || pack_file.sync());
+            let written = run_jobs(
+                KINDS.len(),
+                |doc| -> Result<(RepoData, Layout), RepoError> {
+                    let kind = KINDS[doc];
+                    let (open_checksum, crc, open_size) =
+                        hashes[doc].as_ref().expect("every document was hashed");
+                    let wrap = |source| RepoWriteError::Io {
+                        input: kind.to_owned(),
+                        source,
                     };
-                    layout
-                        .blocks
-                        .push((*key, out.len() as u64, seg.len() as u64));
-                    out.extend_from_slice(seg);
-                }
-                out.extend(
-                    chunked::compress_segment(compression, doc_tail(kind).as_bytes(), true)
-                        .map_err(wrap)?,
-                );
-                if gz {
-                    out.extend_from_slice(&chunked::gzip_trailer(crc));
-                }
-                let checksum = hex::encode(Sha256::digest(&out));
-                let file = format!("{checksum}-{kind}.xml.{ext}");
-                persist_md(&repodata, &file, &out)?;
-                layout.file = file.clone();
-                Ok((
-                    RepoData {
-                        kind,
-                        href: format!("repodata/{file}"),
-                        checksum,
-                        open_checksum: open_checksum.clone(),
-                        size: out.len() as u64,
-                        open_size: *open_size,
-                    },
-                    layout,
-                ))
-            },
-        );
+                    let gz = compression == MdCompression::Gz;
+                    let mut out = Vec::new();
+                    if gz {
+                        out.extend_from_slice(&chunked::GZIP_HEADER);
+                    }
+                    out.extend(
+                        chunked::compress_segment(compression, heads[doc].as_bytes(), false)
+                            .map_err(wrap)?,
+                    );
+                    let mut layout = Layout::default();
+                    for (b, key) in block_keys[doc].iter().enumerate() {
+                        let seg: &[u8] = match fresh.get(&(doc, b)) {
+                            Some(s) => s,
+                            None => reuse[key],
+                        };
+                        layout
+                            .blocks
+                            .push((*key, out.len() as u64, seg.len() as u64));
+                        out.extend_from_slice(seg);
+                    }
+                    out.extend(
+                        chunked::compress_segment(compression, doc_tail(kind).as_bytes(), true)
+                            .map_err(wrap)?,
+                    );
+                    if gz {
+                        out.extend_from_slice(&chunked::gzip_trailer(crc));
+                    }
+                    let checksum = hex::encode(Sha256::digest(&out));
+                    let file = format!("{checksum}-{kind}.xml.{ext}");
+                    persist_md(&repodata, &file, &out)?;
+                    layout.file = file.clone();
+                    Ok((
+                        RepoData {
+                            kind,
+                            href: format!("repodata/{file}"),
+                            checksum,
+                            open_checksum: open_checksum.clone(),
+                            size: out.len() as u64,
+                            open_size: *open_size,
+                        },
+                        layout,
+                    ))
+                },
+            );
+            (sync.join().expect("pack sync panicked"), written)
+        });
+        synced.map_err(io_err(&self.pack.path))?;
         let mut data = Vec::new();
         let mut layouts = Vec::new();
         for w in written {
@@ -915,12 +920,20 @@ impl Repo {
             });
         }
         let id = self.state.next_id;
-        write_atomic(&self.generation_path(id, "repomd.xml"), &staged.repomd)?;
+        // The generation's copy and the served file's temporary are synced
+        // side by side.
+        let gen_copy = self.generation_path(id, "repomd.xml");
+        let (copied, tmp_repomd) = std::thread::scope(|s| {
+            let copy = s.spawn(|| write_atomic(&gen_copy, &staged.repomd));
+            let tmp = temp_with(&repodata, &staged.repomd);
+            (copy.join().expect("repomd writer panicked"), tmp)
+        });
+        copied?;
+        let tmp_repomd = tmp_repomd?;
         if let Some(sig) = signature {
             write_atomic(&self.generation_path(id, "repomd.xml.asc"), sig.as_bytes())?;
         }
         // Both temporaries ready first, so the renames follow each other.
-        let tmp_repomd = temp_with(&repodata, &staged.repomd)?;
         let tmp_asc = match signature {
             Some(sig) => Some(temp_with(&repodata, sig.as_bytes())?),
             None => None,
@@ -1108,15 +1121,29 @@ impl Repo {
         if let Ok(served) = std::fs::read_to_string(repodata.join("repomd.xml")) {
             referenced.extend(named_files(&served));
         }
-        let live: HashSet<&String> = self
+        // Keys are shared with the entry map, so liveness is by address; a
+        // key allocated elsewhere is matched by its text.
+        let entry_keys: HashSet<*const u8, FastHash> =
+            self.state.entries.keys().map(|k| k.as_ptr()).collect();
+        let mut live: HashSet<*const u8, FastHash> =
+            HashSet::with_capacity_and_hasher(entry_keys.len(), FastHash);
+        let mut live_text: HashSet<Key, FastHash> = HashSet::with_hasher(FastHash);
+        for k in self
             .state
             .generations
             .iter()
             .flat_map(|g| g.packages.iter())
             .chain(self.working.values())
-            .collect();
-        let live: HashSet<String> = live.into_iter().cloned().collect();
-        self.state.entries.retain(|k, _| live.contains(k));
+        {
+            if entry_keys.contains(&k.as_ptr()) {
+                live.insert(k.as_ptr());
+            } else {
+                live_text.insert(k.clone());
+            }
+        }
+        self.state
+            .entries
+            .retain(|k, _| live.contains(&k.as_ptr()) || live_text.contains(k));
         self.save_state()?;
 
         let dropped_files: HashSet<&String> = dropped.iter().flat_map(|g| g.files.iter()).collect();
@@ -1502,7 +1529,7 @@ mod block_tests {
                     len: f.len() as u64,
                 };
             }
-            let k = e.key();
+            let k: Key = e.key().into();
             repo.working.insert(e.href.clone(), k.clone());
             repo.state.entries.insert(k, e);
         }

@@ -8,8 +8,10 @@
 //! sha256 of everything before it, so a torn or altered file is refused.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -20,6 +22,65 @@ use super::chunked::BlockKey;
 const MAGIC: &[u8; 8] = b"ALBSREPO";
 /// The format of `state.bin` this version reads and writes.
 pub(super) const FORMAT: u32 = 2;
+
+/// The key of an entry (`pkgid:mtime_ns:href`), shared by the entry map,
+/// the working set and the generations that list it.
+pub(super) type Key = Arc<str>;
+
+/// A fast hash for the state's own strings (keys and locations), which
+/// need no protection against chosen collisions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct FastHash;
+
+/// The hasher of [`FastHash`]: a word at a time, each folded in with a
+/// 64×64→128-bit multiply whose halves are xored.
+pub(super) struct FastHasher(u64);
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        let x = u128::from(self.0 ^ word) * u128::from(0x9e37_79b9_7f4a_7c15_u64);
+        self.0 = (x as u64) ^ ((x >> 64) as u64);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0x243f_6a88_85a3_08d3)
+    }
+}
 
 /// Where a fragment is in the pack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,7 +144,7 @@ pub(super) struct Generation {
     pub reverted: bool,
     pub signed: bool,
     /// Entry keys, in the order the metadata lists them.
-    pub packages: Vec<String>,
+    pub packages: Vec<Key>,
     /// File names inside `repodata/`.
     pub files: Vec<String>,
     /// The block layout of each file (empty when unknown).
@@ -97,7 +158,7 @@ pub(super) struct State {
     pub retain: Option<(usize, u64)>,
     pub next_id: u64,
     pub generations: Vec<Generation>,
-    pub entries: BTreeMap<String, Entry>,
+    pub entries: BTreeMap<Key, Entry>,
     /// The fragment pack's file name inside `.albs/`.
     pub pack: String,
 }
@@ -200,9 +261,13 @@ pub(super) fn encode(state: &State) -> Vec<u8> {
     e.u64(state.next_id);
     e.str(&state.pack);
     e.len(state.entries.len());
-    let mut index: HashMap<&str, u32> = HashMap::with_capacity(state.entries.len());
+    // Generations share their keys with the entry map, so the index is by
+    // address; a key allocated elsewhere is found by its text.
+    let mut by_addr: HashMap<*const u8, u32, FastHash> =
+        HashMap::with_capacity_and_hasher(state.entries.len(), FastHash);
+    let mut by_text: Option<HashMap<&str, u32, FastHash>> = None;
     for (i, (k, en)) in state.entries.iter().enumerate() {
-        index.insert(k.as_str(), i as u32);
+        by_addr.insert(k.as_ptr(), i as u32);
         e.str(&en.href);
         e.u64(en.size);
         e.u64(en.mtime_ns as u64);
@@ -230,11 +295,24 @@ pub(super) fn encode(state: &State) -> Vec<u8> {
         }
         e.u8(u8::from(g.reverted));
         e.u8(u8::from(g.signed));
-        let known: Vec<u32> = g
-            .packages
-            .iter()
-            .filter_map(|k| index.get(k.as_str()).copied())
-            .collect();
+        let mut known = Vec::with_capacity(g.packages.len());
+        for k in &g.packages {
+            let i = match by_addr.get(&k.as_ptr()) {
+                Some(&i) => Some(i),
+                None => by_text
+                    .get_or_insert_with(|| {
+                        state
+                            .entries
+                            .keys()
+                            .enumerate()
+                            .map(|(i, k)| (&**k, i as u32))
+                            .collect()
+                    })
+                    .get(&**k)
+                    .copied(),
+            };
+            known.extend(i);
+        }
         e.len(known.len());
         for i in known {
             e.u32(i);
@@ -309,7 +387,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
                 len: d.u64()?,
             };
         }
-        let k = en.key();
+        let k: Key = en.key().into();
         keys.push(k.clone());
         entries.insert(k, en);
     }
@@ -470,7 +548,7 @@ pub(super) struct EntryV1 {
 
 /// Converts format 1 state, moving its fragments into `pack`.
 pub(super) fn from_v1(old: StateV1, pack: &mut Pack) -> std::io::Result<State> {
-    let mut entries = BTreeMap::new();
+    let mut entries: BTreeMap<Key, Entry> = BTreeMap::new();
     let mut buf = Vec::new();
     let base = pack.len();
     for (k, e) in old.entries {
@@ -483,7 +561,7 @@ pub(super) fn from_v1(old: StateV1, pack: &mut Pack) -> std::io::Result<State> {
             buf.extend_from_slice(f.as_bytes());
         }
         entries.insert(
-            k,
+            k.into(),
             Entry {
                 href: e.href,
                 size: e.size,
@@ -499,24 +577,33 @@ pub(super) fn from_v1(old: StateV1, pack: &mut Pack) -> std::io::Result<State> {
         );
     }
     pack.append(&buf)?;
+    // The generations share the entry map's keys.
+    let shared: HashMap<&str, &Key, FastHash> = entries.keys().map(|k| (&**k, k)).collect();
+    let share = |k: String| -> Key {
+        shared
+            .get(k.as_str())
+            .map_or_else(|| k.into(), |&s| s.clone())
+    };
+    let generations = old
+        .generations
+        .into_iter()
+        .map(|g| Generation {
+            id: g.id,
+            published: g.published,
+            superseded: g.superseded,
+            reverted: g.reverted,
+            signed: g.signed,
+            packages: g.packages.into_iter().map(share).collect(),
+            files: g.files,
+            layouts: Vec::new(),
+        })
+        .collect();
+    drop(shared);
     Ok(State {
         compression: old.compression,
         retain: old.retain,
         next_id: old.next_id,
-        generations: old
-            .generations
-            .into_iter()
-            .map(|g| Generation {
-                id: g.id,
-                published: g.published,
-                superseded: g.superseded,
-                reverted: g.reverted,
-                signed: g.signed,
-                packages: g.packages,
-                files: g.files,
-                layouts: Vec::new(),
-            })
-            .collect(),
+        generations,
         entries,
         pack: pack
             .path
@@ -559,9 +646,9 @@ mod tests {
                     Span { off: 9, len: 3 },
                 ],
             };
-            entries.insert(e.key(), e);
+            entries.insert(e.key().into(), e);
         }
-        let keys: Vec<String> = entries.keys().cloned().collect();
+        let keys: Vec<Key> = entries.keys().cloned().collect();
         State {
             compression: MdCompression::Zst,
             retain: Some((4, 60)),

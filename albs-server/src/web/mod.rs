@@ -1,7 +1,9 @@
 //! Read-only web pages, rendered on the server and readable without an
 //! account or JavaScript: the build feed (`/`), a build (`/builds/{id}`), a
 //! task log that follows a running task (`/tasks/{id}/log`, with a small
-//! script reading the JSON log API) and the nodes and queue (`/nodes`).
+//! script reading the JSON log API), the nodes and queue (`/nodes`), the
+//! queue with why each task waits (`/queue`) and the products with their
+//! builds and repositories (`/products`, `/products/{name}`).
 //!
 //! Builds of a private product are shown to its members and admins only
 //! (see [`access`]); readers sign in by posting an API token to `/login`,
@@ -573,6 +575,36 @@ async fn log_js() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_final_or_live() {
+        use albs_core::db::TaskTimes;
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let d = |s: i64| t0 + time::Duration::seconds(s);
+        let ran = TaskTimes {
+            started: Some(t0),
+            finished: Some(d(3723)),
+        };
+        assert_eq!(
+            task_duration(TaskState::Succeeded, &ran, d(9999)).as_deref(),
+            Some("1h 02m 03s")
+        );
+        let running = TaskTimes {
+            started: Some(t0),
+            finished: None,
+        };
+        assert_eq!(
+            task_duration(TaskState::Running, &running, d(125)).as_deref(),
+            Some("2m 05s so far")
+        );
+        // Requeued after a lost lease: no duration until it runs again.
+        assert_eq!(task_duration(TaskState::Pending, &running, d(125)), None);
+        assert_eq!(
+            task_duration(TaskState::Cancelled, &TaskTimes::default(), d(1)),
+            None
+        );
+        assert_eq!(fmt_duration(time::Duration::seconds(7)), "7s");
+    }
 
     #[test]
     fn every_template_parses_and_escapes() {
