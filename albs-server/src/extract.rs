@@ -159,6 +159,35 @@ impl FromRequestParts<AppState> for Reader {
     }
 }
 
+/// Who downloads an artifact: a registered node (build, test and sign
+/// nodes fetch the sources and packages of every build they are given,
+/// private products' included), else a [`Reader`].
+pub(crate) enum ArtifactCaller {
+    /// A node's token.
+    Node,
+    /// A user, or an anonymous reader.
+    Reader(Option<User>),
+}
+
+impl FromRequestParts<AppState> for ArtifactCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if parts.headers.contains_key(header::AUTHORIZATION)
+            && let Ok(token) = bearer(parts)
+            && state
+                .store
+                .node_by_token(&hash_token(token))
+                .await?
+                .is_some()
+        {
+            return Ok(ArtifactCaller::Node);
+        }
+        let Reader(user) = Reader::from_request_parts(parts, state).await?;
+        Ok(ArtifactCaller::Reader(user))
+    }
+}
+
 /// A request made with a valid token of an admin user.
 pub(crate) struct AdminAuth(pub User);
 

@@ -190,6 +190,16 @@ async fn private_artifacts_and_their_ledger_records_are_hidden() {
             diffs.push(format!("public ledger record 1 by {who}: {status}"));
         }
     }
+    // A node fetches every build's artifacts (it builds, tests and signs
+    // private products' packages too).
+    let (status, _) = get(
+        format!("/api/v1/artifacts/{hidden}"),
+        Some(reg.token.clone()),
+    )
+    .await;
+    if status != 200 {
+        diffs.push(format!("artifact download by the node: {status}"));
+    }
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), join)
         .await
