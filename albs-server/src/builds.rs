@@ -80,7 +80,10 @@ pub(crate) async fn create_build(
     };
     let build = state.store.create_build(&new, now()).await?;
     tracing::info!(build = build.id, owner = %build.owner, tasks = build.tasks.len(), "build created");
-    crate::webhooks::emit(&state, crate::webhooks::Event::build(&state, "created", &build));
+    crate::webhooks::emit(
+        &state,
+        crate::webhooks::Event::build(&state, "created", &build),
+    );
     let mut headers = HeaderMap::new();
     let location = format!(
         "{}/api/v1/builds/{}",
@@ -154,7 +157,10 @@ pub(crate) async fn cancel_build(
     let build = state.store.cancel_build(id, now()).await?;
     tracing::info!(build = id, by = %user.name, "build cancelled");
     if !before.state().is_final() {
-        crate::webhooks::emit(&state, crate::webhooks::Event::build(&state, "cancelled", &build));
+        crate::webhooks::emit(
+            &state,
+            crate::webhooks::Event::build(&state, "cancelled", &build),
+        );
     }
     Ok(Json(build))
 }

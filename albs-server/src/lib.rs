@@ -24,8 +24,8 @@
 #![deny(missing_docs)]
 
 mod artifacts;
-mod base_repos;
 pub(crate) mod authz;
+mod base_repos;
 mod builds;
 mod copr;
 mod errata;
@@ -249,17 +249,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/teams",
             get(teams::list_teams).post(teams::create_team),
         )
-        .route(
-            "/api/v1/teams/{name}/members",
-            post(teams::add_team_member),
-        )
+        .route("/api/v1/teams/{name}/members", post(teams::add_team_member))
         .route("/api/v1/users", post(teams::create_user))
         .route("/api/v1/audit", get(teams::audit))
         .route("/api/v1/errata", get(errata::list).post(errata::create))
-        .route(
-            "/api/v1/errata/{id}",
-            get(errata::get).patch(errata::patch),
-        )
+        .route("/api/v1/errata/{id}", get(errata::get).patch(errata::patch))
         .route("/api/v1/errata/{id}/match", post(errata::match_packages))
         .route("/api/v1/errata/{id}/approve", post(errata::approve))
         .route("/api/v1/errata/{id}/release", post(errata::release))
@@ -279,10 +273,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/artifacts/{sha256}/sbom",
             get(security_api::artifact_sbom),
         )
-        .route(
-            "/api/v1/releases",
-            get(release::list).post(release::create),
-        )
+        .route("/api/v1/releases", get(release::list).post(release::create))
         .route(
             "/api/v1/releases/{id}",
             get(release::get).patch(release::edit),

@@ -539,7 +539,10 @@ pub async fn poll_once(
                 source,
             })?;
         tracing::info!(build = build.id, repo = %shown, tag = %tag, owner = %build.owner, "new tag: build created");
-        crate::webhooks::emit(state, crate::webhooks::Event::build(state, "created", &build));
+        crate::webhooks::emit(
+            state,
+            crate::webhooks::Event::build(state, "created", &build),
+        );
         created.push(build.id);
     }
     Ok(created)

@@ -33,8 +33,8 @@ pub mod ledger;
 pub mod pages;
 mod postgres;
 pub mod products;
-pub mod release;
 pub mod rbac;
+pub mod release;
 pub mod sign;
 mod sqlite;
 pub mod testing;
@@ -56,8 +56,8 @@ pub use ledger::DbLedger;
 pub use pages::{PageStore, TaskTimes};
 pub use postgres::PgStore;
 pub use products::{PendingTask, Product, ProductStore, TaskCount};
-pub use release::ReleaseStore;
 pub use rbac::{AuditRecord, RbacStore, Team, TeamMember};
+pub use release::ReleaseStore;
 pub use sign::SignStore;
 pub use sqlite::SqliteStore;
 pub use testing::TestStore;
@@ -249,7 +249,17 @@ pub type LogChunk = crate::api::LogChunk;
 /// through [`SignStore`], products and web sessions through
 /// [`ProductStore`]).
 #[async_trait]
-pub trait Store: SignStore + ProductStore + TestStore + RbacStore + ErrataStore + ReleaseStore + PageStore + Send + Sync {
+pub trait Store:
+    SignStore
+    + ProductStore
+    + TestStore
+    + RbacStore
+    + ErrataStore
+    + ReleaseStore
+    + PageStore
+    + Send
+    + Sync
+{
     /// Creates or replaces a platform.
     async fn put_platform(&self, platform: &Platform) -> Result<(), DbError>;
     /// Every platform, by name.
