@@ -658,11 +658,15 @@ pub(crate) async fn release(
         ErratumState::Released,
     )
     .await?;
+    {
+        let _guard = crate::release::PUBLISHING.lock().await;
+        crate::updateinfo::refresh(&state, &e.platform).await;
+    }
     Ok(Json(e))
 }
 
 /// The released advisories of platform `name`.
-async fn released(state: &AppState, name: &str) -> Result<Vec<Advisory>, AppError> {
+pub(crate) async fn released(state: &AppState, name: &str) -> Result<Vec<Advisory>, AppError> {
     platform(state, name).await?;
     state
         .store

@@ -41,6 +41,7 @@ mod security_api;
 mod sign;
 mod teams;
 mod testing;
+mod updateinfo;
 mod validate;
 mod web;
 pub mod webhooks;

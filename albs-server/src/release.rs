@@ -49,7 +49,7 @@ use crate::extract::{ApiJson, ApiPath, NodeAuth, Reader, UserAuth};
 use crate::{AppState, now};
 
 /// One commit or revert at a time: they change files on disk.
-static PUBLISHING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
+pub(crate) static PUBLISHING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
 
 /// Most builds in one release.
 const MAX_BUILDS: usize = 100;
@@ -448,8 +448,12 @@ pub(crate) async fn commit(
     tokio::fs::create_dir_all(&work)
         .await
         .map_err(|e| AppError::internal("making a work directory", e))?;
+    let platform = r.platform.clone();
     let result = commit_in(&state, &user, r, force, &root, &work).await;
     let _ = tokio::fs::remove_dir_all(&work).await;
+    if result.is_ok() {
+        crate::updateinfo::refresh(&state, &platform).await;
+    }
     result
 }
 
@@ -733,7 +737,7 @@ pub(crate) async fn revert(
         // Every repository must still serve what the commit published.
         for s in &repos {
             let now_sha = sha256_file(&root.join(&s.name).join("repodata/repomd.xml"))?;
-            if now_sha != s.repomd_sha256 {
+            if !crate::updateinfo::serves(&root, &s.name, s.repomd_sha256, now_sha) {
                 return Err(format!(
                     "repository {} changed since release {id} was committed; revert the later \
                      release first",
@@ -762,6 +766,7 @@ pub(crate) async fn revert(
     let record = release_record(&state, &r, &user.name, "revert", Vec::new(), &reverted).await?;
     state.ledger.append(&record).await?;
     let out = state.store.revert_release(id, now()).await?;
+    crate::updateinfo::refresh(&state, &out.platform).await;
     crate::webhooks::emit(&state, crate::webhooks::Event::release("reverted", &out));
     tracing::info!(release = id, by = %user.name, "release reverted");
     crate::webhooks::emit(&state, crate::webhooks::Event::release("reverted", &out));
@@ -804,12 +809,13 @@ async fn unsigned_repomds(
             let Ok(bytes) = tokio::fs::read(repodata.join("repomd.xml")).await else {
                 continue;
             };
-            if Sha256::of(&bytes) != s.repomd_sha256 {
+            let served = Sha256::of(&bytes);
+            if !crate::updateinfo::serves(&root, &s.name, s.repomd_sha256, served) {
                 continue;
             }
             out.push(RepomdToSign {
                 repo: s.name.clone(),
-                repomd_sha256: s.repomd_sha256,
+                repomd_sha256: served,
                 repomd: String::from_utf8_lossy(&bytes).into_owned(),
                 fingerprint: key.fingerprint.clone(),
             });
@@ -876,6 +882,16 @@ pub(crate) async fn repomd_signature(
         albs_sign::verify_detached(&bytes, signature.as_bytes(), &[cert]).map_err(|e| {
             AppError::Forbidden(format!("the signature of {name}'s repomd.xml: {e}"))
         })?;
+        if crate::updateinfo::attach_layered_signature(
+            &root,
+            &name,
+            Sha256::of(&bytes),
+            &signature,
+        )
+        .map_err(|e| AppError::internal("attaching a signature", e))?
+        {
+            return Ok(());
+        }
         Repo::open(&dir)
             .and_then(|mut r| r.attach_signature(&signature))
             .map_err(|e| AppError::internal("attaching a signature", e))

@@ -3,7 +3,8 @@
 //! task log that follows a running task (`/tasks/{id}/log`, with a small
 //! script reading the JSON log API), the nodes and queue (`/nodes`), the
 //! queue with why each task waits (`/queue`) and the products with their
-//! builds and repositories (`/products`, `/products/{name}`).
+//! builds and repositories (`/products`, `/products/{name}`), release plans
+//! (`/releases`, `/releases/{id}`) and errata (`/errata`, `/errata/{id}`).
 //!
 //! Builds of a private product are shown to its members and admins only
 //! (see [`access`]); readers sign in by posting an API token to `/login`,
@@ -15,6 +16,7 @@ pub(crate) mod access;
 mod product_pages;
 pub(crate) mod products;
 mod queue;
+mod release_pages;
 mod session;
 
 use std::collections::BTreeMap;
@@ -65,6 +67,13 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("product.html", include_str!("../../templates/product.html")),
         ("login.html", include_str!("../../templates/login.html")),
         ("error.html", include_str!("../../templates/error.html")),
+        (
+            "releases.html",
+            include_str!("../../templates/releases.html"),
+        ),
+        ("release.html", include_str!("../../templates/release.html")),
+        ("errata.html", include_str!("../../templates/errata.html")),
+        ("erratum.html", include_str!("../../templates/erratum.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: a broken one is a bug
@@ -86,6 +95,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/queue", get(queue::queue_page))
         .route("/products", get(product_pages::products_page))
         .route("/products/{name}", get(product_pages::product_page))
+        .route("/releases", get(release_pages::releases_page))
+        .route("/releases/{id}", get(release_pages::release_page))
+        .route("/errata", get(release_pages::errata_page))
+        .route("/errata/{id}", get(release_pages::erratum_page))
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", axum::routing::post(session::logout))
         .route("/static/log.js", get(log_js))
@@ -620,6 +633,10 @@ mod tests {
             "product.html",
             "login.html",
             "error.html",
+            "releases.html",
+            "release.html",
+            "errata.html",
+            "erratum.html",
         ] {
             TEMPLATES.get_template(name).unwrap();
         }
