@@ -22,6 +22,10 @@
 //! (`/api/v1/releases/repomd/pending`) and posts detached signatures, which
 //! the server keeps (`repomd.xml.asc`) only when they verify with the active
 //! key and the file is still the one signed.
+//!
+//! After a commit or revert, each repository of the platform gets the
+//! `updateinfo.xml` of its released errata (see `crate::updateinfo`); the
+//! sign node is then offered the new `repomd.xml`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
