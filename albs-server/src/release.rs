@@ -886,13 +886,8 @@ pub(crate) async fn repomd_signature(
         albs_sign::verify_detached(&bytes, signature.as_bytes(), &[cert]).map_err(|e| {
             AppError::Forbidden(format!("the signature of {name}'s repomd.xml: {e}"))
         })?;
-        if crate::updateinfo::attach_layered_signature(
-            &root,
-            &name,
-            Sha256::of(&bytes),
-            &signature,
-        )
-        .map_err(|e| AppError::internal("attaching a signature", e))?
+        if crate::updateinfo::attach_layered_signature(&root, &name, Sha256::of(&bytes), &signature)
+            .map_err(|e| AppError::internal("attaching a signature", e))?
         {
             return Ok(());
         }
