@@ -33,7 +33,7 @@ use super::chunked::{self, BlockKey};
 use super::state::{self, Entry, FastHash, Generation, Key, Layout, Pack, Span, State};
 use super::{
     MdCompression, RepoData, RepoWriteError, doc_head, doc_tail, filelists_pkg, other_pkg,
-    persist_md, primary_pkg, read_package, repomd_xml, served_mode,
+    primary_pkg, read_package, repomd_xml, served_mode,
 };
 
 /// The state directory inside the repository directory.
@@ -180,6 +180,8 @@ pub struct Staged {
     unchanged: bool,
     /// Where the blocks are in the files written.
     layouts: Vec<Layout>,
+    /// The synced temporary in `repodata/` that becomes `repomd.xml`.
+    served: Option<tempfile::NamedTempFile>,
 }
 
 impl Staged {
@@ -602,13 +604,21 @@ impl Repo {
                     packages: keys,
                     unchanged: true,
                     layouts: Vec::new(),
+                    served: None,
                 });
             }
         }
         let entries: Vec<&Entry> = keys.iter().map(|k| &self.state.entries[k]).collect();
         let repodata = self.root.join("repodata");
         std::fs::create_dir_all(&repodata).map_err(io_err(&repodata))?;
-        let pack = self.pack.read().map_err(io_err(&self.pack.path))?;
+        // The pack and the served files (to copy blocks from) are read side
+        // by side.
+        let (pack, previous) = std::thread::scope(|s| {
+            let previous = s.spawn(|| self.reusable_files(compression));
+            let pack = self.pack.read();
+            (pack, previous.join().expect("metadata reader panicked"))
+        });
+        let pack = pack.map_err(io_err(&self.pack.path))?;
         for e in &entries {
             if e.frags.iter().any(|s| s.off + s.len > pack.len() as u64) {
                 return Err(RepoError::State {
@@ -635,7 +645,6 @@ impl Repo {
             })
             .collect();
         // Blocks of the files served now that the new files can copy.
-        let previous = self.reusable_files(compression);
         let mut reuse: HashMap<BlockKey, &[u8]> = HashMap::new();
         for (layout, bytes) in &previous {
             for (key, off, len) in &layout.blocks {
@@ -716,15 +725,22 @@ impl Repo {
         }
 
         // Each file: header, the parts in order, trailer; written under its
-        // checksum name.
+        // checksum name. Every new file (the three documents, the
+        // generation's copy of `repomd.xml` and the temporary that
+        // `commit` renames over the served one) is written first and all are
+        // made durable in one round, side by side with the pack; only then
+        // do the documents take their checksum names.
         let ext = compression.extension();
-        // The pack is made durable while the files are written.
+        let mut revision = now_secs();
+        if let Some(g) = self.state.generations.last() {
+            revision = revision.max(g.published + 1);
+        }
+        let gen_copy = self.generation_path(self.state.next_id, "repomd.xml");
         let pack_file = &mut self.pack;
-        let (synced, written) = std::thread::scope(|s| {
+        let (synced, staged) = std::thread::scope(|s| {
             let sync = s.spawn(move || pack_file.sync());
-            let written = run_jobs(
-                KINDS.len(),
-                |doc| -> Result<(RepoData, Layout), RepoError> {
+            let staged = write_and_sync(
+                run_jobs(KINDS.len(), |doc| -> Result<Document, RepoError> {
                     let kind = KINDS[doc];
                     let (open_checksum, crc, open_size) =
                         hashes[doc].as_ref().expect("every document was hashed");
@@ -761,7 +777,15 @@ impl Repo {
                     }
                     let checksum = hex::encode(Sha256::digest(&out));
                     let file = format!("{checksum}-{kind}.xml.{ext}");
-                    persist_md(&repodata, &file, &out)?;
+                    let path = repodata.join(&file);
+                    // A file already there with that name and size is kept.
+                    let pending = if std::fs::metadata(&path).ok().map(|m| m.len())
+                        == Some(out.len() as u64)
+                    {
+                        None
+                    } else {
+                        Some(Unsynced::write(&repodata, path, &out, true)?)
+                    };
                     layout.file = file.clone();
                     Ok((
                         RepoData {
@@ -773,29 +797,24 @@ impl Repo {
                             open_size: *open_size,
                         },
                         layout,
+                        pending,
                     ))
-                },
+                }),
+                revision,
+                &gen_copy,
+                &repodata,
             );
-            (sync.join().expect("pack sync panicked"), written)
+            (sync.join().expect("pack sync panicked"), staged)
         });
         synced.map_err(io_err(&self.pack.path))?;
-        let mut data = Vec::new();
-        let mut layouts = Vec::new();
-        for w in written {
-            let (d, l) = w?;
-            data.push(d);
-            layouts.push(l);
-        }
-        let mut revision = now_secs();
-        if let Some(g) = self.state.generations.last() {
-            revision = revision.max(g.published + 1);
-        }
+        let (repomd, data, layouts, served) = staged?;
         Ok(Staged {
-            repomd: repomd_xml(&data, revision).into_bytes(),
+            repomd,
             data,
             packages: keys,
             unchanged: false,
             layouts,
+            served: Some(served),
         })
     }
 
@@ -809,15 +828,20 @@ impl Repo {
         };
         let suffix = format!(".xml.{}", compression.extension());
         let repodata = self.root.join("repodata");
-        g.layouts
+        let layouts: Vec<&Layout> = g
+            .layouts
             .iter()
             .filter(|l| l.file.ends_with(&suffix) && !l.blocks.is_empty())
-            .filter_map(|l| {
-                let bytes = std::fs::read(repodata.join(&l.file)).ok()?;
-                let sum = hex::encode(Sha256::digest(&bytes));
-                l.file.starts_with(&sum).then(|| (l.clone(), bytes))
-            })
-            .collect()
+            .collect();
+        run_jobs(layouts.len(), |i| {
+            let l = layouts[i];
+            let bytes = std::fs::read(repodata.join(&l.file)).ok()?;
+            let sum = hex::encode(Sha256::digest(&bytes));
+            l.file.starts_with(&sum).then(|| (l.clone(), bytes))
+        })
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn generation_path(&self, id: u64, file: &str) -> PathBuf {
@@ -833,7 +857,19 @@ impl Repo {
         let stale = self.compact_pack()?;
         self.pack.sync().map_err(io_err(&self.pack.path))?;
         let path = self.root.join(STATE_DIR).join(STATE_FILE);
-        write_atomic(&path, &state::encode(&self.state))?;
+        let repodata = self.root.join("repodata");
+        // The renames in `repodata/` are made durable side by side.
+        let (saved, dir_synced) = std::thread::scope(|s| {
+            let dir = s.spawn(|| match std::fs::File::open(&repodata) {
+                Ok(d) => d.sync_all(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            });
+            let saved = write_atomic(&path, &state::encode(&self.state));
+            (saved, dir.join().expect("directory sync panicked"))
+        });
+        saved?;
+        dir_synced.map_err(io_err(&repodata))?;
         if let Some(old) = stale {
             let _ = std::fs::remove_file(old);
         }
@@ -920,16 +956,17 @@ impl Repo {
             });
         }
         let id = self.state.next_id;
-        // The generation's copy and the served file's temporary are synced
-        // side by side.
+        // The generation's copy was written and the served file's temporary
+        // synced by `stage`.
+        let tmp_repomd = match staged.served {
+            Some(t) => t,
+            None => temp_with(&repodata, &staged.repomd)?,
+        };
         let gen_copy = self.generation_path(id, "repomd.xml");
-        let (copied, tmp_repomd) = std::thread::scope(|s| {
-            let copy = s.spawn(|| write_atomic(&gen_copy, &staged.repomd));
-            let tmp = temp_with(&repodata, &staged.repomd);
-            (copy.join().expect("repomd writer panicked"), tmp)
-        });
-        copied?;
-        let tmp_repomd = tmp_repomd?;
+        // (Another stage since may have replaced the copy.)
+        if std::fs::read(&gen_copy).ok().as_deref() != Some(&staged.repomd[..]) {
+            write_atomic(&gen_copy, &staged.repomd)?;
+        }
         if let Some(sig) = signature {
             write_atomic(&self.generation_path(id, "repomd.xml.asc"), sig.as_bytes())?;
         }
@@ -1174,6 +1211,81 @@ impl Repo {
         pruned.sort();
         Ok(pruned)
     }
+}
+
+/// A file written in full but not yet durable, under a temporary name in
+/// its final directory.
+struct Unsynced {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Unsynced {
+    /// Writes `bytes` to a temporary file in `dir` that is to become `path`;
+    /// `served` files are made readable by everyone.
+    fn write(dir: &Path, path: PathBuf, bytes: &[u8], served: bool) -> Result<Unsynced, RepoError> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+        if served {
+            served_mode(tmp.as_file()).map_err(io_err(tmp.path()))?;
+        }
+        tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+        Ok(Unsynced { tmp, path })
+    }
+}
+
+/// One document written by [`Repo::stage`]: its entry in `repomd.xml`, its
+/// block layout and the file when it is new.
+type Document = (RepoData, Layout, Option<Unsynced>);
+
+/// What [`Repo::stage`] writes: the new `repomd.xml`, its data, the block
+/// layouts and the synced temporary that becomes the served `repomd.xml`.
+type Written = (Vec<u8>, Vec<RepoData>, Vec<Layout>, tempfile::NamedTempFile);
+
+/// Writes `repomd.xml` for the documents `written` (temporarily in
+/// `repodata`, and as the generation's copy `gen_copy`), makes every new
+/// file durable in one round of concurrent syncs, then gives the documents
+/// and the copy their names. The served `repomd.xml` stays a temporary for
+/// [`Repo::commit`] to rename.
+fn write_and_sync(
+    written: Vec<Result<Document, RepoError>>,
+    revision: u64,
+    gen_copy: &Path,
+    repodata: &Path,
+) -> Result<Written, RepoError> {
+    let mut data = Vec::new();
+    let mut layouts = Vec::new();
+    let mut pending = Vec::new();
+    for w in written {
+        let (d, l, p) = w?;
+        data.push(d);
+        layouts.push(l);
+        pending.extend(p);
+    }
+    let repomd = repomd_xml(&data, revision).into_bytes();
+    pending.push(Unsynced::write(
+        gen_copy.parent().unwrap_or(Path::new(".")),
+        gen_copy.to_path_buf(),
+        &repomd,
+        false,
+    )?);
+    let served = Unsynced::write(repodata, repodata.join("repomd.xml"), &repomd, true)?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pending
+            .iter()
+            .chain(std::iter::once(&served))
+            .map(|u| s.spawn(move || u.tmp.as_file().sync_all().map_err(io_err(u.tmp.path()))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("file sync panicked"))
+            .collect::<Result<Vec<()>, RepoError>>()
+    })?;
+    for u in pending {
+        u.tmp
+            .persist(&u.path)
+            .map_err(|e| io_err(&u.path)(e.error))?;
+    }
+    Ok((repomd, data, layouts, served.tmp))
 }
 
 /// A synced temporary file in `dir` holding `bytes`.
