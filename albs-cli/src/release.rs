@@ -109,19 +109,14 @@ pub struct IdArgs {
     json: bool,
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
+struct Api(albs_core::client::Client);
 
 impl Api {
     fn new(remote: &Remote) -> Self {
-        Api {
-            http: reqwest::Client::new(),
-            base: remote.server.trim_end_matches('/').to_owned(),
-            token: remote.token.clone(),
-        }
+        Api(albs_core::client::Client::new(
+            &remote.server,
+            remote.token.clone(),
+        ))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -130,30 +125,7 @@ impl Api {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> anyhow::Result<T> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        if !status.is_success() {
-            let msg = serde_json::from_slice::<albs_core::api::ApiError>(&bytes)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-            bail!("{method} {url}: {status}: {msg}");
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("reading the answer of {url}"))
+        Ok(self.0.call(method, path, body).await?)
     }
 }
 
@@ -312,54 +284,27 @@ pub async fn run(cmd: ReleaseCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One pass of signing the `repomd.xml` files that wait for our keys.
+/// One pass of signing the `repomd.xml` files that wait for our keys (what
+/// `albs sign-node` also does between sign tasks).
 async fn sign_repos(
     remote: &Remote,
     keyring: &std::path::Path,
     passphrase_file: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    use albs_core::release::{RepomdPending, RepomdSignature, RepomdToSign};
     let ring = albs_sign::Keyring::open(keyring)?;
     let passphrase = match passphrase_file {
         Some(f) => albs_sign::Passphrase::from_file(f)?,
         None => albs_sign::Passphrase::from_env("ALBS_SIGN_PASSPHRASE")?,
     };
-    let api = Api::new(remote);
-    let pending: Vec<RepomdToSign> = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/releases/repomd/pending",
-            Some(&RepomdPending {
-                fingerprints: ring.fingerprints(),
-            }),
-        )
-        .await?;
-    for p in pending {
-        let key = ring.unlock(&p.fingerprint, &passphrase)?;
-        let signature = key.sign_detached(p.repomd.as_bytes())?;
-        let req = RepomdSignature {
-            repo: p.repo.clone(),
-            repomd_sha256: p.repomd_sha256,
-            fingerprint: p.fingerprint.clone(),
-            signature,
-        };
-        let url = format!("{}/api/v1/releases/repomd/signature", api.base);
-        let mut r = api.http.post(&url).json(&req);
-        if let Some(t) = &api.token {
-            r = r.bearer_auth(t);
-        }
-        let resp = r.send().await.with_context(|| format!("POST {url}"))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            bail!(
-                "POST {url}: {status}: {}",
-                resp.text().await.unwrap_or_default()
-            );
-        }
-        eprintln!(
-            "signed {}/repodata/repomd.xml with {}",
-            p.repo, p.fingerprint
-        );
-    }
+    let keys = ring
+        .fingerprints()
+        .iter()
+        .map(|f| ring.unlock(f, &passphrase))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(passphrase);
+    let client = albs_core::client::Client::new(&remote.server, remote.token.clone());
+    let node = albs_sign::node::SignNode::new(client, keys, Default::default())?;
+    let signed = node.sign_repomds().await?;
+    eprintln!("signed {signed} repomd.xml");
     Ok(())
 }

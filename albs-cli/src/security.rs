@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::Remote;
 use albs_core::checkpoint::CheckpointSigner;
 use albs_core::db::errata::Erratum;
 use albs_core::platform::Platforms;
@@ -32,7 +33,7 @@ pub enum ErrataCommand {
         id: Option<String>,
         /// Server and token (with --id).
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// Package files or directories holding them (searched recursively; with --file).
         #[arg(long = "rpms", num_args = 1.., required_unless_present = "id")]
         rpms: Vec<PathBuf>,
@@ -60,7 +61,7 @@ pub enum ErrataCommand {
     Approve {
         /// Server and token.
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// The erratum id.
         id: String,
         /// Print the erratum as JSON.
@@ -72,7 +73,7 @@ pub enum ErrataCommand {
     Release {
         /// Server and token.
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// The erratum id.
         id: String,
         /// Print the erratum as JSON.
@@ -83,7 +84,7 @@ pub enum ErrataCommand {
     List {
         /// Server and token.
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// Only this platform's.
         #[arg(long)]
         platform: Option<String>,
@@ -98,7 +99,7 @@ pub enum ErrataCommand {
     Get {
         /// Server and token.
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// The erratum id.
         id: String,
         /// Print it as JSON.
@@ -109,7 +110,7 @@ pub enum ErrataCommand {
     Export {
         /// Server and token.
         #[command(flatten)]
-        remote: ServerArgs,
+        remote: Remote,
         /// The platform (almalinux-9).
         #[arg(long)]
         platform: String,
@@ -169,23 +170,12 @@ pub struct NewArgs {
     dir: PathBuf,
 }
 
-/// Where the server is and who we are, for the server-side verbs.
-#[derive(Debug, Args)]
-pub struct ServerArgs {
-    /// Server URL.
-    #[arg(long, env = "ALBS_SERVER", default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// API token (a user's; an admin's to approve and release).
-    #[arg(long, env = "ALBS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-}
-
 /// `albs errata create` arguments.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Server and token.
     #[command(flatten)]
-    remote: ServerArgs,
+    remote: Remote,
     /// An explicit id (ALSA-YYYY:NNNN); the server assigns one otherwise.
     #[arg(long)]
     id: Option<String>,
@@ -223,7 +213,7 @@ pub struct CreateArgs {
 pub struct EditArgs {
     /// Server and token.
     #[command(flatten)]
-    remote: ServerArgs,
+    remote: Remote,
     /// The erratum id.
     id: String,
     /// New severity.
@@ -471,22 +461,14 @@ fn rpm_files(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// A JSON client of the server's security routes.
-struct Http {
-    base: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
+struct Http(albs_core::client::Client);
 
 impl Http {
     fn new(server: &str, token: Option<String>) -> Self {
-        Http {
-            base: server.trim_end_matches('/').to_owned(),
-            token,
-            http: reqwest::Client::new(),
-        }
+        Http(albs_core::client::Client::new(server, token))
     }
 
-    fn of(remote: ServerArgs) -> Self {
+    fn of(remote: Remote) -> Self {
         Http::new(&remote.server, remote.token)
     }
 
@@ -497,31 +479,7 @@ impl Http {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<String> {
-        let url = format!("{}{path}", self.base);
-        let mut r = self.http.request(method.clone(), &url);
-        if let Some(t) = &self.token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the albs server at {}", self.base))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("reading the answer of {method} {path}"))?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            bail!("{method} {path}: {} {message}", status.as_u16());
-        }
-        Ok(text)
+        Ok(self.0.call_text(method, path, body.as_ref()).await?)
     }
 
     async fn erratum(

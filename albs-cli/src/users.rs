@@ -201,30 +201,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let url = format!("{}{path}", remote.server.trim_end_matches('/'));
-    let mut req = reqwest::Client::new().request(method, &url);
-    if let Some(t) = &remote.token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", remote.server))?;
-    let status = resp.status();
-    let text = resp.text().await.context("reading the answer")?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<albs_core::api::ApiError>(&text)
-            .map(|e| e.error)
-            .unwrap_or(text);
-        bail!("{status}: {message}");
-    }
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(&text).context("the answer is not JSON")
+    let client = albs_core::client::Client::new(&remote.server, remote.token.clone());
+    Ok(client.call(method, path, body.as_ref()).await?)
 }
 
 /// `albs team …`.

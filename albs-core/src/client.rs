@@ -214,6 +214,39 @@ impl Client {
         self.send(Method::POST, path, |r| r.json(body)).await
     }
 
+    /// Sends `method path` (with a JSON body when given) and decodes the
+    /// JSON answer: for the API routes this client has no method of its own.
+    /// A refusal is a [`ClientError::Api`] with the server's message.
+    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        self.send(method, path, |r| match body {
+            Some(b) => r.json(b),
+            None => r,
+        })
+        .await
+    }
+
+    /// As [`Client::call`], with the answer's body as text (XML feeds,
+    /// armored keys).
+    pub async fn call_text<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<String, ClientError> {
+        let resp = self
+            .send_raw(method, path, |r| match body {
+                Some(b) => r.json(b),
+                None => r,
+            })
+            .await?;
+        resp.text().await.map_err(|e| self.connect_error(&e))
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(Method::GET, path, |r| r).await
     }
