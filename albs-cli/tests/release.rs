@@ -18,25 +18,9 @@ use common::*;
 
 const PASS: &str = "correct horse battery staple";
 
-/// `albs release ARGS --json` against `server`; the output when it succeeds.
+/// `albs release ARGS` against the server at `url`.
 fn release(data: &Path, url: &str, token: &str, args: &[&str]) -> Output {
-    let mut all = vec!["release"];
-    all.extend_from_slice(&args[..1]);
-    all.extend_from_slice(&["--server", url]);
-    all.extend_from_slice(&args[1..]);
-    albs(data, &all, &[("ALBS_TOKEN", token)])
-}
-
-fn release_ok(data: &Path, url: &str, token: &str, args: &[&str]) -> Release {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let out = release(data, url, token, &args);
-    assert!(
-        out.status.success(),
-        "albs release {args:?}: {}",
-        text(&out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    albs_remote(data, "release", url, token, args)
 }
 
 /// Every file under `dir/repodata`, by name.

@@ -13,28 +13,15 @@ use std::process::{Command, Output};
 use albs_core::client::Client;
 use albs_core::db::errata::{Erratum, ErratumState};
 use albs_core::model::{Arch, TaskState};
-use albs_core::release::{Release, ReleaseState};
+use albs_core::release::ReleaseState;
 use common::*;
 
 const PASS: &str = "updateinfo release passphrase";
 
-fn release_ok(data: &Path, url: &str, token: &str, args: &[&str]) -> Release {
-    let mut all = vec!["release"];
-    all.extend_from_slice(&args[..1]);
-    all.extend_from_slice(&["--server", url]);
-    all.extend_from_slice(&args[1..]);
-    all.push("--json");
-    let out = albs(data, &all, &[("ALBS_TOKEN", token)]);
-    assert!(out.status.success(), "albs {all:?}: {}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn errata_ok(data: &Path, url: &str, token: &str, args: &[&str]) -> String {
-    let mut all = vec!["errata"];
-    all.extend_from_slice(&args[..1]);
-    all.extend_from_slice(&["--server", url]);
-    all.extend_from_slice(&args[1..]);
-    albs_ok(data, &all, &[("ALBS_TOKEN", token)])
+    let out = albs_remote(data, "errata", url, token, args);
+    assert!(out.status.success(), "albs errata {args:?}: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// The updateinfo.xml a repository's repomd.xml names, when it names one.

@@ -62,6 +62,35 @@ pub fn albs_ok(data: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// `albs VERB SUB --server URL REST…` (`args` is `[SUB, REST…]`) with
+/// `token` as `ALBS_TOKEN`.
+pub fn albs_remote(data: &Path, verb: &str, url: &str, token: &str, args: &[&str]) -> Output {
+    let mut all = vec![verb];
+    all.extend_from_slice(&args[..1]);
+    all.extend_from_slice(&["--server", url]);
+    all.extend_from_slice(&args[1..]);
+    albs(data, &all, &[("ALBS_TOKEN", token)])
+}
+
+/// `albs release ARGS --json` against the server at `url`: the release it
+/// prints, or a panic with the command's output.
+pub fn release_ok(
+    data: &Path,
+    url: &str,
+    token: &str,
+    args: &[&str],
+) -> albs_core::release::Release {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = albs_remote(data, "release", url, token, &args);
+    assert!(
+        out.status.success(),
+        "albs release {args:?}: {}",
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The example packages as dist-git repositories and a lookaside store
 /// under `dir` (`dir/git/<name>`, `dir/lookaside`).
 pub fn make_fixtures(dir: &Path) {
