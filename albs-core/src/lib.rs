@@ -20,6 +20,7 @@ pub mod client;
 pub mod conformance;
 pub mod db;
 pub mod evr;
+pub mod fsutil;
 pub mod hash;
 pub mod ledger;
 pub mod merkle;

@@ -45,16 +45,8 @@ pub(crate) fn serves(root: &Path, repo: &str, published: Sha256, served: Sha256)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    albs_core::fsutil::write_atomic(path, bytes)
 }
 
 /// Writes `signature` as the `repomd.xml.asc` of the repository in `dir`
