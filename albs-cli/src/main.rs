@@ -16,6 +16,12 @@ mod users;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: repository and solver work
+/// allocates many small short-lived objects on several threads, where
+/// glibc's per-thread arenas keep growing and trimming their heaps.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()

@@ -17,6 +17,7 @@
 //! after a location whose hash has its low bits clear), so adding or
 //! removing a package changes the block it falls in and no other.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
@@ -99,14 +100,42 @@ pub(super) fn compress_segment(
 ) -> std::io::Result<Vec<u8>> {
     match compression {
         MdCompression::Gz => deflate_segment(data, last),
-        MdCompression::Zst => zstd::bulk::compress(data, ZSTD_LEVEL),
+        MdCompression::Zst => ZSTD.with(|z| {
+            let mut z = z.borrow_mut();
+            let z = match &mut *z {
+                Some(z) => z,
+                None => z.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+            };
+            z.compress(data)
+        }),
     }
+}
+
+thread_local! {
+    /// Each thread's deflate and zstd state, reset between segments:
+    /// setting one up (its window and hash tables) costs more than
+    /// compressing a small segment.
+    static DEFLATE: RefCell<Option<Compress>> = const { RefCell::new(None) };
+    static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
 /// Raw deflate of `data` ending on a byte boundary (full flush), or with the
 /// final block when `last`.
 fn deflate_segment(data: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
-    let mut c = Compress::new(Compression::new(GZIP_LEVEL), false);
+    DEFLATE.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = match &mut *c {
+            Some(c) => {
+                c.reset();
+                c
+            }
+            None => c.insert(Compress::new(Compression::new(GZIP_LEVEL), false)),
+        };
+        deflate_with(c, data, last)
+    })
+}
+
+fn deflate_with(c: &mut Compress, data: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 3 + 128);
     let flush = if last {
         FlushCompress::Finish

@@ -314,6 +314,26 @@ fn persist_md(repodata: &Path, file: &str, bytes: &[u8]) -> Result<(), RepoWrite
 
 /// Reads the header and file facts of one package under `root`.
 fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
+    let abs = path.canonicalize().map_err(|source| RepoWriteError::Io {
+        input: path.display().to_string(),
+        source,
+    })?;
+    let href = abs
+        .strip_prefix(root)
+        .map_err(|_| RepoWriteError::OutsideRepo {
+            input: path.display().to_string(),
+            dir: root.display().to_string(),
+        })?
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok(read_package_at(&abs, href)?.0)
+}
+
+/// Reads the package at `path`, listed at `href`, and the metadata of the
+/// file as opened (what was read, even if the path changes meanwhile).
+fn read_package_at(path: &Path, href: String) -> Result<(Pkg, std::fs::Metadata), RepoWriteError> {
     let input = path.display().to_string();
     let fail = |reason: String| RepoWriteError::Package {
         input: input.clone(),
@@ -323,21 +343,10 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         input: input.clone(),
         source,
     };
-    let abs = path.canonicalize().map_err(io)?;
-    let href = abs
-        .strip_prefix(root)
-        .map_err(|_| RepoWriteError::OutsideRepo {
-            input: input.clone(),
-            dir: root.display().to_string(),
-        })?
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/");
     // One pass: the header is parsed from the start of the stream while
     // every byte read goes through the hash, so large packages are not held
     // in memory.
-    let file = std::fs::File::open(&abs).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let file_meta = file.metadata().map_err(io)?;
     let mut reader = std::io::BufReader::new(HashingReader {
         inner: file,
@@ -457,7 +466,7 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
         })
         .unwrap_or(0);
 
-    Ok(Pkg {
+    let pkg = Pkg {
         name,
         arch,
         epoch,
@@ -489,7 +498,8 @@ fn read_package(root: &Path, path: &Path) -> Result<Pkg, RepoWriteError> {
             c.reverse();
             c
         },
-    })
+    };
+    Ok((pkg, file_meta))
 }
 
 /// The comparison bits of dependency flags.

@@ -33,7 +33,7 @@ use super::chunked::{self, BlockKey};
 use super::state::{self, Entry, FastHash, Generation, Key, Layout, Pack, Span, State};
 use super::{
     MdCompression, RepoData, RepoWriteError, doc_head, doc_tail, filelists_pkg, other_pkg,
-    primary_pkg, read_package, repomd_xml, served_mode,
+    primary_pkg, read_package_at, repomd_xml, served_mode,
 };
 
 /// The state directory inside the repository directory.
@@ -459,6 +459,21 @@ impl Repo {
 
     /// [`Repo::add`], also counting the packages actually read.
     fn add_counted(&mut self, paths: &[PathBuf]) -> Result<(Vec<String>, usize), RepoError> {
+        let mut files = Vec::with_capacity(paths.len());
+        for p in paths {
+            let (href, meta) = self.locate(p)?;
+            files.push((href, p.clone(), meta));
+        }
+        self.add_located(files)
+    }
+
+    /// Adds the packages at `files` (location in the repository, path,
+    /// metadata), reading only those not seen before with the same size
+    /// and mtime; returns their NEVRAs and the number read.
+    fn add_located(
+        &mut self,
+        files: Vec<(String, PathBuf, std::fs::Metadata)>,
+    ) -> Result<(Vec<String>, usize), RepoError> {
         let mut by_file: HashMap<(&str, u64, i64), &Key, FastHash> =
             HashMap::with_capacity_and_hasher(self.state.entries.len(), FastHash);
         for (k, e) in &self.state.entries {
@@ -466,15 +481,14 @@ impl Repo {
         }
         let mut found = Vec::new();
         let mut to_read = Vec::new();
-        for p in paths {
-            let (href, meta) = self.locate(p)?;
+        for (href, path, meta) in files {
             match by_file.get(&(href.as_str(), meta.len(), mtime_ns(&meta))) {
                 Some(&k) => found.push((href, k.clone())),
-                None => to_read.push(p.clone()),
+                None => to_read.push((href, path)),
             }
         }
         drop(by_file);
-        let read = read_entries(&self.root, &to_read)?;
+        let read = read_entries(&to_read)?;
         let n_read = read.len();
         // The fragments of the new packages go to the pack in one write.
         let mut buf = Vec::new();
@@ -573,12 +587,14 @@ impl Repo {
             if same {
                 summary.reused += 1;
             } else {
-                changed.push(path);
+                changed.push((href, path, meta));
             }
         }
         self.working.retain(|h, _| present.contains(h));
         summary.removed = before - self.working.len();
-        let (n, read) = self.add_counted(&changed)?;
+        // The walk found them under the repository: their locations are
+        // known, no need to resolve them again.
+        let (n, read) = self.add_located(changed)?;
         summary.read = read;
         summary.reused += n.len() - read;
         Ok(summary)
@@ -1375,16 +1391,16 @@ fn run_jobs<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     out.into_iter().map(|t| t.expect("every job ran")).collect()
 }
 
-/// Reads packages into entries and their fragments, on every core.
-fn read_entries(root: &Path, paths: &[PathBuf]) -> Result<Vec<(Entry, [String; 3])>, RepoError> {
-    run_jobs(paths.len(), |i| read_entry(root, &paths[i]))
+/// Reads packages (location, path) into entries and their fragments, on
+/// every core.
+fn read_entries(files: &[(String, PathBuf)]) -> Result<Vec<(Entry, [String; 3])>, RepoError> {
+    run_jobs(files.len(), |i| read_entry(&files[i].1, files[i].0.clone()))
         .into_iter()
         .collect()
 }
 
-fn read_entry(root: &Path, path: &Path) -> Result<(Entry, [String; 3]), RepoError> {
-    let meta = std::fs::metadata(path).map_err(io_err(path))?;
-    let p = read_package(root, path)?;
+fn read_entry(path: &Path, href: String) -> Result<(Entry, [String; 3]), RepoError> {
+    let (p, meta) = read_package_at(path, href)?;
     let mut primary = String::new();
     primary_pkg(&mut primary, &p);
     let mut filelists = String::new();
