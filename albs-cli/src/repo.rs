@@ -150,6 +150,14 @@ fn open(dir: &Path, publish: Option<&PublishArgs>) -> anyhow::Result<Repo> {
     Ok(repo)
 }
 
+/// Lets go of `repo` as the command ends without freeing its index entry
+/// by entry (tens of thousands of strings for a large repository): the
+/// process exits next, which releases the memory and the lock at once.
+/// Everything on disk was made durable by the commit.
+fn exiting(repo: Repo) {
+    std::mem::forget(repo);
+}
+
 /// Stages, signs when a key is given, and commits.
 fn publish(repo: &mut Repo, key: Option<&SigningKey>) -> anyhow::Result<Published> {
     let staged = repo.stage()?;
@@ -204,6 +212,7 @@ pub fn run(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
             );
             let p = publish(&mut repo, key.as_ref())?;
             report(&dir, &p);
+            exiting(repo);
         }
         RepoCommand::Add {
             dir,
@@ -236,6 +245,7 @@ pub fn run(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
             }
             let p = publish(&mut repo, key.as_ref())?;
             report(&dir, &p);
+            exiting(repo);
         }
         RepoCommand::Remove {
             dir,
@@ -249,6 +259,7 @@ pub fn run(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
             }
             let p = publish(&mut repo, key.as_ref())?;
             report(&dir, &p);
+            exiting(repo);
         }
         RepoCommand::Sign { dir, key } => {
             if key.keyring.is_none() {

@@ -40,16 +40,27 @@ pub(super) const ZSTD_LEVEL: i32 = 3;
 /// their fragments).
 pub(super) type BlockKey = [u8; 16];
 
-/// FNV-1a with a final mix: a stable hash of a location.
+/// A stable hash of a location: eight bytes at a time, each word folded in
+/// with a 64×64→128-bit multiply whose halves are xored, the length last.
 fn location_hash(href: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let fold = |h: u64, w: u64| {
+        let x = u128::from(h ^ w) * u128::from(K);
+        (x as u64) ^ ((x >> 64) as u64)
+    };
+    let bytes = href.as_bytes();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in href.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h = fold(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
     }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = fold(h, u64::from_le_bytes(w));
+    }
+    fold(h, bytes.len() as u64)
 }
 
 /// Splits packages (their locations, in document order) into blocks.
@@ -70,26 +81,33 @@ pub(super) fn blocks<'a>(hrefs: impl IntoIterator<Item = &'a str>) -> Vec<Range<
     out
 }
 
-/// The key of a block of `kind` holding the packages with `keys`.
-pub(super) fn block_key<'a>(
-    kind: &str,
+/// The keys of the blocks of each of `kinds` holding the packages with
+/// `keys`: the packages' keys are hashed once, and each kind's key is the
+/// hash of the kind, the compression and that.
+pub(super) fn block_keys<'a, const N: usize>(
+    kinds: [&str; N],
     compression: MdCompression,
     keys: impl IntoIterator<Item = &'a str>,
-) -> BlockKey {
-    let mut h = Sha256::new();
+) -> [BlockKey; N] {
+    let mut all = Vec::with_capacity(64 * 128);
+    for k in keys {
+        all.extend_from_slice(k.as_bytes());
+        all.push(b'\n');
+    }
+    let packages = Sha256::digest(&all);
     let level = match compression {
         MdCompression::Gz => GZIP_LEVEL as i32,
         MdCompression::Zst => ZSTD_LEVEL,
     };
-    h.update(format!("{kind}\n{}\n{level}\n", compression.extension()));
-    for k in keys {
-        h.update(k.as_bytes());
-        h.update(b"\n");
-    }
-    let d = h.finalize();
-    let mut key = [0; 16];
-    key.copy_from_slice(&d[..16]);
-    key
+    kinds.map(|kind| {
+        let mut h = Sha256::new();
+        h.update(format!("{kind}\n{}\n{level}\n", compression.extension()));
+        h.update(packages);
+        let d = h.finalize();
+        let mut key = [0; 16];
+        key.copy_from_slice(&d[..16]);
+        key
+    })
 }
 
 /// Compresses one part of a document; `last` for the closing part.

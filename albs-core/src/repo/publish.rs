@@ -649,16 +649,12 @@ impl Repo {
         };
 
         let blocks = chunked::blocks(entries.iter().map(|e| e.href.as_str()));
-        let block_keys: Vec<Vec<BlockKey>> = KINDS
+        let per_block: Vec<[BlockKey; 3]> = blocks
             .iter()
-            .map(|kind| {
-                blocks
-                    .iter()
-                    .map(|r| {
-                        chunked::block_key(kind, compression, keys[r.clone()].iter().map(|k| &**k))
-                    })
-                    .collect()
-            })
+            .map(|r| chunked::block_keys(KINDS, compression, keys[r.clone()].iter().map(|k| &**k)))
+            .collect();
+        let block_keys: Vec<Vec<BlockKey>> = (0..KINDS.len())
+            .map(|doc| per_block.iter().map(|k| k[doc]).collect())
             .collect();
         // Blocks of the files served now that the new files can copy.
         let mut reuse: HashMap<BlockKey, &[u8]> = HashMap::new();
@@ -765,7 +761,19 @@ impl Repo {
                         source,
                     };
                     let gz = compression == MdCompression::Gz;
-                    let mut out = Vec::new();
+                    let segment = |b: usize, key: &BlockKey| -> &[u8] {
+                        match fresh.get(&(doc, b)) {
+                            Some(s) => s,
+                            None => reuse[key],
+                        }
+                    };
+                    // Sized up front: growing it would copy megabytes.
+                    let blocks_len: usize = block_keys[doc]
+                        .iter()
+                        .enumerate()
+                        .map(|(b, key)| segment(b, key).len())
+                        .sum();
+                    let mut out = Vec::with_capacity(blocks_len + 4096);
                     if gz {
                         out.extend_from_slice(&chunked::GZIP_HEADER);
                     }
@@ -775,10 +783,7 @@ impl Repo {
                     );
                     let mut layout = Layout::default();
                     for (b, key) in block_keys[doc].iter().enumerate() {
-                        let seg: &[u8] = match fresh.get(&(doc, b)) {
-                            Some(s) => s,
-                            None => reuse[key],
-                        };
+                        let seg = segment(b, key);
                         layout
                             .blocks
                             .push((*key, out.len() as u64, seg.len() as u64));

@@ -107,7 +107,14 @@ pub(super) struct Entry {
 
 impl Entry {
     pub fn key(&self) -> String {
-        format!("{}:{}:{}", self.pkgid, self.mtime_ns, self.href)
+        let mtime = self.mtime_ns.to_string();
+        let mut k = String::with_capacity(self.pkgid.len() + mtime.len() + self.href.len() + 2);
+        k.push_str(&self.pkgid);
+        k.push(':');
+        k.push_str(&mtime);
+        k.push(':');
+        k.push_str(&self.href);
+        k
     }
 
     pub fn nevra(&self) -> String {
@@ -243,7 +250,7 @@ impl<'a> Dec<'a> {
 
 /// `state` as the bytes of `state.bin`.
 pub(super) fn encode(state: &State) -> Vec<u8> {
-    let mut e = Enc(Vec::with_capacity(64 + state.entries.len() * 192));
+    let mut e = Enc(Vec::with_capacity(encoded_len(state)));
     e.0.extend_from_slice(MAGIC);
     e.u32(FORMAT);
     e.u8(match state.compression {
@@ -334,7 +341,46 @@ pub(super) fn encode(state: &State) -> Vec<u8> {
     }
     let sum = Sha256::digest(&e.0);
     e.0.extend_from_slice(&sum);
+    debug_assert!(
+        e.0.len() <= encoded_len(state),
+        "encoded_len covers the state"
+    );
     e.0
+}
+
+/// The size of `state`'s encoding, or a little more, so that it is
+/// written without growing its buffer (a copy of megabytes each time).
+fn encoded_len(state: &State) -> usize {
+    let strings = |n: usize| n * 4;
+    let entries: usize = state
+        .entries
+        .values()
+        .map(|en| {
+            strings(6)
+                + en.href.len()
+                + en.pkgid.len()
+                + en.name.len()
+                + en.version.len()
+                + en.release.len()
+                + en.arch.len()
+                + 8 * 2
+                + 4
+                + 16 * en.frags.len()
+        })
+        .sum();
+    let generations: usize = state
+        .generations
+        .iter()
+        .map(|g| {
+            64 + 4 * g.packages.len()
+                + g.files.iter().map(|f| 4 + f.len()).sum::<usize>()
+                + g.layouts
+                    .iter()
+                    .map(|l| 8 + l.file.len() + l.blocks.len() * (16 + 16))
+                    .sum::<usize>()
+        })
+        .sum();
+    128 + state.pack.len() + entries + generations + 32
 }
 
 /// Reads `state.bin`; the error says what is wrong.
@@ -367,7 +413,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
     let pack = d.str()?;
     let n = d.len()?;
     let mut keys = Vec::with_capacity(n);
-    let mut entries = BTreeMap::new();
+    let mut sorted = Vec::with_capacity(n);
     for _ in 0..n {
         let mut en = Entry {
             href: d.str()?,
@@ -389,8 +435,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
         }
         let k: Key = en.key().into();
         keys.push(k.clone());
-        entries.insert(k, en);
+        sorted.push((k, en));
     }
+    // Written in key order: built in one pass, without a search per key.
+    if !sorted.is_sorted_by(|a, b| a.0 < b.0) {
+        return Err("the packages are not in key order".into());
+    }
+    let entries: BTreeMap<Key, Entry> = sorted.into_iter().collect();
     let ng = d.len()?;
     let mut generations = Vec::with_capacity(ng);
     for _ in 0..ng {
