@@ -22,6 +22,7 @@ packages=(
     bats             # runs the third-party *.bats tests of the test stage (TAP output)
     chromium chromium-driver   # headless browser and its WebDriver: the web page tests
     ca-certificates curl
+    zstd             # reads the local ledger (ledger.zst) in its test, as anyone can
 )
 
 missing=()

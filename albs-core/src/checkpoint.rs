@@ -761,17 +761,22 @@ mod tests {
         let cp = verify(&note, &s.verifier_key()).unwrap();
         let proof = l.inclusion_proof(6, 9).await.unwrap();
         drop(l);
-        let path = dir.path().join("ledger.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap();
+        use crate::ledger::zst_frames;
+        let path = dir.path().join("ledger.zst");
+        // The batch's frame of record lines, then its marker.
+        let mut frames = zst_frames::read(&path);
+        assert_eq!(frames.len(), 2);
+        let text = zst_frames::content(&frames[0]);
         let line = text.lines().nth(6).unwrap();
         let (_, json) = line.split_once(' ').unwrap();
         verify_record(json.as_bytes(), 6, &proof, &cp).unwrap();
-        // Change the build host and recompute the line's leaf hash, so the
-        // file itself looks consistent.
+        // Change the build host and recompute the line's leaf hash (and the
+        // frame's checksum), so the file itself looks consistent.
         let edited = json.replacen("node-1", "evil-1", 1);
         assert_ne!(edited, json);
-        let new_line = format!("{} {edited}", hex::encode(leaf_hash(edited.as_bytes())));
-        std::fs::write(&path, text.replacen(line, &new_line, 1)).unwrap();
+        let new_line = zst_frames::line_of(&edited);
+        frames[0] = zst_frames::data_frame(&text.replacen(&format!("{line}\n"), &new_line, 1));
+        zst_frames::write(&path, &frames);
         let l = FileLedger::open(dir.path()).unwrap();
         let served = l.get(6).await.unwrap().unwrap().record.canonical_bytes();
         assert!(matches!(

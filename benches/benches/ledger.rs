@@ -36,6 +36,14 @@ fn bench_file_append(c: &mut Criterion) {
                 block_on(ledger.append_batch(black_box(chunk))).expect("appending")
             })
         });
+        let records = block_on(ledger.size()).expect("the ledger's size");
+        let bytes = std::fs::metadata(ledger.path()).map_or(0, |m| m.len());
+        if let Some(per_record) = bytes.checked_div(records) {
+            println!(
+                "ledger_file_append/batch_{batch}: {per_record} bytes per record in {}",
+                ledger.path().display()
+            );
+        }
     }
     g.finish();
 }
