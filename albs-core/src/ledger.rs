@@ -614,10 +614,12 @@ const ZSTD_MAGIC: u32 = 0xFD2F_B528;
 /// The largest block a zstd frame holds (`ZSTD_BLOCKSIZE_MAX`).
 const ZSTD_BLOCK_MAX: u64 = 128 << 10;
 
-/// The zstd level record frames are compressed at: level 1 makes records
-/// about 87 bytes (from about 650), the fast levels (-1, -3) about 160, for
-/// no measurable gain in appends per second (`benches/README.md`).
-const LEVEL: i32 = 1;
+/// The zstd level record frames are compressed at: one of the fast levels,
+/// since compressing is most of the work of an append. A record line of
+/// about 650 bytes takes about 158 bytes at -1 (87 at level 1, 165 at -3),
+/// and -1 appended 15–20% more records per second than level 1 on a busy
+/// 2-core machine (`benches/README.md`).
+const LEVEL: i32 = -1;
 
 /// The ledger's file in its directory.
 const FILE_NAME: &str = "ledger.zst";
@@ -912,7 +914,7 @@ struct FrameCache {
 ///
 /// `ledger.zst` is a sequence of zstd frames. Record lines, `<leaf hash hex>
 /// <canonical JSON>\n`, are compressed into ordinary frames (one per
-/// [`CHUNK`] records at most; each batch starts a new frame), and each batch
+/// 1,024 records at most; each batch starts a new frame), and each batch
 /// is closed by a marker, a skippable frame (magic `0x184D2A50`) holding
 /// `#size <n>` (the number of records once the batch is in). So
 /// `zstd -dc ledger.zst` prints exactly the record lines. A batch and its
