@@ -31,6 +31,19 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Local repository and solver commands need no async runtime: they
+    // start without its threads.
+    let cli = match cli {
+        cli::Cli {
+            command: cli::Command::Repo(cmd),
+            ..
+        } => return exit_code(repo::run(cmd)),
+        cli::Cli {
+            command: cli::Command::Solve(cmd),
+            ..
+        } => return exit_code(solve::run(cmd)),
+        cli => cli,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,7 +54,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    exit_code(rt.block_on(run(cli)))
+}
+
+/// The exit code of a command's result, printing the error if any.
+fn exit_code(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

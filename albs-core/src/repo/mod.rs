@@ -572,6 +572,15 @@ fn to_dep(d: &rpm::Dependency, requires: bool) -> Dep {
 /// Escapes text for XML content and attributes, dropping characters XML
 /// cannot hold.
 fn esc(s: &str) -> String {
+    // Most strings need nothing done: no markup characters, no control
+    // characters, no U+FFFE or U+FFFF (UTF-8 EF BF BE / EF BF BF).
+    let plain = s.bytes().all(|b| {
+        (b >= b' ' || matches!(b, b'\t' | b'\n' | b'\r'))
+            && !matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | 0xBE | 0xBF)
+    });
+    if plain {
+        return s.to_owned();
+    }
     let clean: String = s
         .chars()
         .filter(|&c| {

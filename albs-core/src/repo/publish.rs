@@ -462,17 +462,17 @@ impl Repo {
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
             let (href, meta) = self.locate(p)?;
-            files.push((href, p.clone(), meta));
+            files.push((href, p.clone(), Some(meta)));
         }
         self.add_located(files)
     }
 
     /// Adds the packages at `files` (location in the repository, path,
-    /// metadata), reading only those not seen before with the same size
-    /// and mtime; returns their NEVRAs and the number read.
+    /// metadata if known), reading only those not seen before with the
+    /// same size and mtime; returns their NEVRAs and the number read.
     fn add_located(
         &mut self,
-        files: Vec<(String, PathBuf, std::fs::Metadata)>,
+        files: Vec<(String, PathBuf, Option<std::fs::Metadata>)>,
     ) -> Result<(Vec<String>, usize), RepoError> {
         let mut by_file: HashMap<(&str, u64, i64), &Key, FastHash> =
             HashMap::with_capacity_and_hasher(self.state.entries.len(), FastHash);
@@ -482,7 +482,8 @@ impl Repo {
         let mut found = Vec::new();
         let mut to_read = Vec::new();
         for (href, path, meta) in files {
-            match by_file.get(&(href.as_str(), meta.len(), mtime_ns(&meta))) {
+            let seen = meta.and_then(|m| by_file.get(&(href.as_str(), m.len(), mtime_ns(&m))));
+            match seen {
                 Some(&k) => found.push((href, k.clone())),
                 None => to_read.push((href, path)),
             }
@@ -576,13 +577,34 @@ impl Repo {
         walk_rpms(&self.root, &self.root, &mut files)?;
         let mut summary = SyncSummary::default();
         let before = self.working.len();
+        // Only packages known before need their size and mtime compared
+        // (on every core); the others are read, and their metadata comes
+        // from the open file.
+        let known: HashSet<&str, FastHash> = self
+            .state
+            .entries
+            .values()
+            .map(|e| e.href.as_str())
+            .collect();
+        let stats = run_jobs(files.len(), |i| {
+            let (href, path) = &files[i];
+            if known.contains(href.as_str()) {
+                std::fs::metadata(path).map(Some).map_err(io_err(path))
+            } else {
+                Ok(None)
+            }
+        });
+        drop(known);
         let mut present = HashSet::new();
         let mut changed = Vec::new();
-        for (href, path, meta) in files {
+        for ((href, path), meta) in files.into_iter().zip(stats) {
+            let meta = meta?;
             present.insert(href.clone());
-            let same = self.working.get(&href).is_some_and(|k| {
-                let e = &self.state.entries[k];
-                e.size == meta.len() && e.mtime_ns == mtime_ns(&meta)
+            let same = meta.as_ref().is_some_and(|meta| {
+                self.working.get(&href).is_some_and(|k| {
+                    let e = &self.state.entries[k];
+                    e.size == meta.len() && e.mtime_ns == mtime_ns(meta)
+                })
             });
             if same {
                 summary.reused += 1;
@@ -1320,11 +1342,7 @@ fn temp_with(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, RepoEr
 }
 
 /// Every `.rpm` under `dir`, skipping hidden directories and `repodata/`.
-fn walk_rpms(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
-) -> Result<(), RepoError> {
+fn walk_rpms(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), RepoError> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
         .collect::<Result<_, _>>()
@@ -1343,8 +1361,9 @@ fn walk_rpms(
             }
             walk_rpms(root, &path, out)?;
         } else if name.ends_with(".rpm") {
-            let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
-            if !meta.is_file() {
+            // A regular file is known from the directory listing; a link
+            // counts when it leads to one.
+            if !ft.is_file() && !std::fs::metadata(&path).map_err(io_err(&path))?.is_file() {
                 continue;
             }
             let href = path
@@ -1354,7 +1373,7 @@ fn walk_rpms(
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            out.push((href, path, meta));
+            out.push((href, path));
         }
     }
     Ok(())
@@ -1406,11 +1425,24 @@ fn read_entries(files: &[(String, PathBuf)]) -> Result<Vec<(Entry, [String; 3])>
 
 fn read_entry(path: &Path, href: String) -> Result<(Entry, [String; 3]), RepoError> {
     let (p, meta) = read_package_at(path, href)?;
-    let mut primary = String::new();
+    // Sized from the package so that they are built without regrowing.
+    let paths: usize = p.files.iter().map(|f| f.path.len() + 32).sum();
+    let deps: usize = p
+        .deps
+        .iter()
+        .flat_map(|(_, list)| list.iter())
+        .map(|d| d.name.len() + 96)
+        .sum();
+    let changes: usize = p
+        .changelogs
+        .iter()
+        .map(|c| c.name.len() + c.description.len() + 64)
+        .sum();
+    let mut primary = String::with_capacity(2048 + p.description.len() + deps + paths / 4);
     primary_pkg(&mut primary, &p);
-    let mut filelists = String::new();
+    let mut filelists = String::with_capacity(256 + paths);
     filelists_pkg(&mut filelists, &p);
-    let mut other = String::new();
+    let mut other = String::with_capacity(256 + changes);
     other_pkg(&mut other, &p);
     let entry = Entry {
         href: p.href,
