@@ -31,17 +31,13 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // Local repository and solver commands need no async runtime: they
-    // start without its threads.
+    // Local repository commands need no async runtime: they start
+    // without its threads.
     let cli = match cli {
         cli::Cli {
             command: cli::Command::Repo(cmd),
             ..
         } => return exit_code(repo::run(cmd)),
-        cli::Cli {
-            command: cli::Command::Solve(cmd),
-            ..
-        } => return exit_code(solve::run(cmd)),
         cli => cli,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
