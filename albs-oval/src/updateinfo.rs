@@ -241,7 +241,7 @@ pub fn add_to_repo(
     let checksum = Sha256::of(&gz);
     let name = format!("{checksum}-updateinfo.xml.gz");
     let path = repodata.join(&name);
-    write_atomic(&repodata, &path, &gz)?;
+    write_atomic(&path, &gz)?;
 
     let timestamp = OffsetDateTime::now_utc().unix_timestamp();
     let mut entry = String::new();
@@ -273,7 +273,7 @@ pub fn add_to_repo(
     new.push_str(&repomd[at..spans.close]);
     new.push_str(&entry);
     new.push_str(&repomd[spans.close..]);
-    write_atomic(&repodata, &repomd_path, new.as_bytes())?;
+    write_atomic(&repomd_path, new.as_bytes())?;
 
     for href in old_hrefs {
         let old = repo.join(&href);
@@ -300,13 +300,8 @@ pub fn add_to_repo(
     })
 }
 
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), UpdateinfoError> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    Ok(())
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), UpdateinfoError> {
+    albs_core::fsutil::write_atomic(path, bytes).map_err(io(path))
 }
 
 /// Byte spans in repomd.xml: each `<data type="updateinfo">` element (with

@@ -19,7 +19,6 @@ pub mod node;
 mod rpmsig;
 mod verify;
 
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -101,21 +100,9 @@ impl Signer for SigningKey {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` through a synced temporary file in the same
+/// directory, with permission bits `mode`.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(path, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    albs_core::fsutil::write_atomic_with_mode(path, bytes, Some(mode))
+        .map_err(|e| Error::io(path, e))
 }
