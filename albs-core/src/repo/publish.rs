@@ -1050,6 +1050,7 @@ impl Repo {
             reverted: false,
             signed: signature.is_some(),
             packages: staged.packages.clone(),
+            listed: true,
             files: files.clone(),
             layouts: staged.layouts,
         });
@@ -1101,6 +1102,7 @@ impl Repo {
         let prev = self.state.generations[..cur]
             .iter()
             .rposition(|g| !g.reverted)
+            .filter(|&i| self.state.generations[i].listed)
             .ok_or_else(|| RepoError::NoPrevious {
                 dir: dir.clone(),
                 kept: self.retain().generations,
@@ -1188,6 +1190,19 @@ impl Repo {
                 kept.push(g);
             } else {
                 dropped.push(g);
+            }
+        }
+        // Past the newest `keep_last`, a generation kept for its grace
+        // period needs only its file names (clients may still fetch them);
+        // its package list and block layouts go, so a repository published
+        // often keeps a state that does not grow with every publish. A
+        // revert goes back to listed generations only.
+        let listed_from = kept.len().saturating_sub(keep_last);
+        for (i, g) in kept.iter_mut().enumerate() {
+            if i < listed_from && Some(g.id) != current && g.listed {
+                g.listed = false;
+                g.packages = Vec::new();
+                g.layouts = Vec::new();
             }
         }
         self.state.generations = kept;
@@ -1839,5 +1854,66 @@ mod block_tests {
         std::fs::write(&path, bytes).unwrap();
         let err = Repo::open(tmp.path()).unwrap_err();
         assert!(err.to_string().contains("state.bin"), "{err}");
+    }
+
+    /// Publishing many times within the grace period keeps every
+    /// generation's files, but package lists only for the newest ones: the
+    /// state stops growing with each publish, reverts reach the listed
+    /// generations and stop, naming how many are kept.
+    #[test]
+    fn generations_in_grace_keep_files_but_not_package_lists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        add_synthetic(&mut repo, 0..2000);
+        repo.publish().unwrap();
+        let state = tmp.path().join(STATE_DIR).join(STATE_FILE);
+        let mut sizes = Vec::new();
+        for i in 2000..2008 {
+            add_synthetic(&mut repo, [i]);
+            repo.publish().unwrap();
+            sizes.push(std::fs::metadata(&state).unwrap().len());
+        }
+        let gens = &repo.state.generations;
+        assert_eq!(gens.len(), 9, "all are within the grace period");
+        let listed: Vec<bool> = gens.iter().map(|g| g.listed).collect();
+        assert_eq!(
+            listed,
+            [false, false, false, false, false, false, true, true, true]
+        );
+        assert!(
+            gens.iter()
+                .filter(|g| !g.listed)
+                .all(|g| g.packages.is_empty())
+        );
+        // Their files are still served to clients holding an old repomd.xml.
+        for g in gens {
+            for f in &g.files {
+                assert!(tmp.path().join("repodata").join(f).is_file(), "{f}");
+            }
+        }
+        // Steady once past the listed window (each publish adds one package).
+        let (a, b) = (sizes[3], sizes[7]);
+        assert!(b < a + a / 20, "state grew from {a} to {b} bytes");
+        // The listing survives reopening.
+        drop(repo);
+        let mut repo = Repo::open(tmp.path()).unwrap();
+        let listed: Vec<bool> = repo.state.generations.iter().map(|g| g.listed).collect();
+        assert_eq!(
+            listed,
+            [false, false, false, false, false, false, true, true, true]
+        );
+        repo.revert().unwrap();
+        assert_eq!(repo.packages().len(), 2007);
+        repo.revert().unwrap();
+        assert_eq!(repo.packages().len(), 2006);
+        assert_eq!(
+            primary(tmp.path()),
+            expected_primary(&(0..2006).collect::<Vec<_>>())
+        );
+        let err = repo.revert().unwrap_err();
+        assert!(
+            matches!(err, RepoError::NoPrevious { kept: 3, .. }),
+            "{err}"
+        );
     }
 }

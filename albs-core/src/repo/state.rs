@@ -21,7 +21,7 @@ use super::chunked::BlockKey;
 
 const MAGIC: &[u8; 8] = b"ALBSREPO";
 /// The format of `state.bin` this version reads and writes.
-pub(super) const FORMAT: u32 = 2;
+pub(super) const FORMAT: u32 = 3;
 
 /// The key of an entry (`pkgid:mtime_ns:href`), shared by the entry map,
 /// the working set and the generations that list it.
@@ -150,8 +150,13 @@ pub(super) struct Generation {
     pub superseded: Option<u64>,
     pub reverted: bool,
     pub signed: bool,
-    /// Entry keys, in the order the metadata lists them.
+    /// Entry keys, in the order the metadata lists them (empty once the
+    /// list is no longer kept, see `listed`).
     pub packages: Vec<Key>,
+    /// Whether the package list and block layouts are kept: they are for
+    /// the newest generations, which a revert can go back to; older ones
+    /// kept for their grace period keep only their file names.
+    pub listed: bool,
     /// File names inside `repodata/`.
     pub files: Vec<String>,
     /// The block layout of each file (empty when unknown).
@@ -302,6 +307,7 @@ pub(super) fn encode(state: &State) -> Vec<u8> {
         }
         e.u8(u8::from(g.reverted));
         e.u8(u8::from(g.signed));
+        e.u8(u8::from(g.listed));
         let mut known = Vec::with_capacity(g.packages.len());
         for k in &g.packages {
             let i = match by_addr.get(&k.as_ptr()) {
@@ -394,8 +400,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
         pos: MAGIC.len(),
     };
     let format = d.u32()?;
-    if format != FORMAT {
-        return Err(format!("format {format}, this albs reads {FORMAT}"));
+    if format != FORMAT && format != 2 {
+        return Err(format!("format {format}, this albs reads 2 and {FORMAT}"));
     }
     if Sha256::digest(body).as_slice() != sum {
         return Err("checksum mismatch (torn or altered file)".into());
@@ -453,6 +459,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
         };
         let reverted = d.u8()? != 0;
         let signed = d.u8()? != 0;
+        // Format 2 kept every generation's list.
+        let listed = format == 2 || d.u8()? != 0;
         let np = d.len()?;
         let mut packages = Vec::with_capacity(np);
         for _ in 0..np {
@@ -484,6 +492,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<State, String> {
             reverted,
             signed,
             packages,
+            listed,
             files,
             layouts,
         });
@@ -645,6 +654,7 @@ pub(super) fn from_v1(old: StateV1, pack: &mut Pack) -> std::io::Result<State> {
             reverted: g.reverted,
             signed: g.signed,
             packages: g.packages.into_iter().map(share).collect(),
+            listed: true,
             files: g.files,
             layouts: Vec::new(),
         })
@@ -703,6 +713,7 @@ mod tests {
                 reverted: true,
                 signed: true,
                 packages: vec![keys[2].clone(), keys[0].clone()],
+                listed: true,
                 files: vec!["a-primary.xml.zst".into()],
                 layouts: vec![Layout {
                     file: "a-primary.xml.zst".into(),
