@@ -1394,40 +1394,13 @@ fn walk_rpms(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Resul
     Ok(())
 }
 
-/// Runs `job(0..n)` on every core and returns the results in order.
+/// Runs `job(0..n)` on every core and returns the results in order. The
+/// work runs on rayon's pool, whose threads (and their allocator heaps)
+/// stay warm from one call to the next.
 fn run_jobs<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(n);
-    if workers <= 1 {
-        return (0..n).map(job).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= n {
-                            break done;
-                        }
-                        done.push((i, job(i)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("repository worker panicked"))
-            .collect()
-    });
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    for (i, t) in parts.into_iter().flatten() {
-        out[i] = Some(t);
-    }
-    out.into_iter().map(|t| t.expect("every job ran")).collect()
+    use rayon::prelude::*;
+    let job = &job;
+    (0..n).into_par_iter().with_max_len(1).map(job).collect()
 }
 
 /// Reads packages (location, path) into entries and their fragments, on
