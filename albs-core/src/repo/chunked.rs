@@ -18,12 +18,14 @@
 //! removing a package changes the block it falls in and no other.
 
 use std::cell::RefCell;
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::ops::Range;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 use sha2::{Digest, Sha256};
 
 use super::MdCompression;
+use super::state::FastHash;
 
 /// A block ends after a package whose location hash is 0 modulo this (a
 /// power of two): the average number of packages per block.
@@ -40,27 +42,13 @@ pub(super) const ZSTD_LEVEL: i32 = 3;
 /// their fragments).
 pub(super) type BlockKey = [u8; 16];
 
-/// A stable hash of a location: eight bytes at a time, each word folded in
-/// with a 64×64→128-bit multiply whose halves are xored, the length last.
+/// A stable hash of a location: the state's [`FastHash`] (fixed seed, a
+/// word at a time), the length last.
 fn location_hash(href: &str) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let fold = |h: u64, w: u64| {
-        let x = u128::from(h ^ w) * u128::from(K);
-        (x as u64) ^ ((x >> 64) as u64)
-    };
-    let bytes = href.as_bytes();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        h = fold(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = fold(h, u64::from_le_bytes(w));
-    }
-    fold(h, bytes.len() as u64)
+    let mut h = FastHash.build_hasher();
+    h.write(href.as_bytes());
+    h.write_usize(href.len());
+    h.finish()
 }
 
 /// Splits packages (their locations, in document order) into blocks.

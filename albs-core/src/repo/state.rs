@@ -29,6 +29,8 @@ pub(super) type Key = Arc<str>;
 
 /// A fast hash for the state's own strings (keys and locations), which
 /// need no protection against chosen collisions.
+/// Its seed is fixed and its function must not change: block boundaries
+/// (`chunked::blocks`) depend on it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct FastHash;
 
