@@ -1167,10 +1167,7 @@ impl FileLedger {
             .create(true)
             .open(&path)
             .map_err(|e| io("opening", e))?;
-        file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => LedgerError::Locked(p.clone()),
-            std::fs::TryLockError::Error(e) => io("locking", e),
-        })?;
+        lock(&file, &p)?;
         let file_len = file.metadata().map_err(|e| io("reading", e))?.len();
         let mut decompressor =
             zstd::bulk::Decompressor::new().map_err(|e| io("setting up zstd", e))?;
@@ -1382,6 +1379,19 @@ fn read_record_lines(
     Ok(())
 }
 
+/// Takes the exclusive lock on the ledger file `file` (at `p`) without
+/// waiting: another process holding it is [`LedgerError::Locked`].
+fn lock(file: &File, p: &str) -> Result<(), LedgerError> {
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => LedgerError::Locked(p.to_owned()),
+        std::fs::TryLockError::Error(source) => LedgerError::Io {
+            path: p.to_owned(),
+            what: "locking",
+            source,
+        },
+    })
+}
+
 /// Syncs a directory, so that the files created, renamed or removed in it
 /// stay so.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -1400,10 +1410,7 @@ fn migrate(dir: &Path, old: &Path, new: &Path) -> Result<(), LedgerError> {
         source,
     };
     let file = File::open(old).map_err(|e| io("opening", e))?;
-    file.try_lock().map_err(|e| match e {
-        std::fs::TryLockError::WouldBlock => LedgerError::Locked(p.clone()),
-        std::fs::TryLockError::Error(e) => io("locking", e),
-    })?;
+    lock(&file, &p)?;
     // Another process may have converted it meanwhile.
     if new
         .try_exists()
