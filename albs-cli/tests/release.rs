@@ -453,19 +453,7 @@ async fn releases_are_checked_published_installed_and_reverted() {
         &[],
     );
     let work = tmp.path().join("dnf");
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("dnf.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[main]\nreposdir=/dev/null\ncachedir={}\ngpgcheck=1\nkeepcache=0\n\
-             [albs]\nname=albs\nbaseurl={url}/repos/{x86}/\nenabled=1\ngpgcheck=1\n\
-             repo_gpgcheck=1\ngpgkey=file://{}\n",
-            work.join("cache").display(),
-            key_file.display()
-        ),
-    )
-    .unwrap();
+    let conf = dnf_conf_signed_repo(&work, &format!("{url}/repos/{x86}/"), &key_file);
     let dnf = Command::new("dnf")
         .arg(format!("--installroot={}", work.join("root").display()))
         .arg(format!("--config={}", conf.display()))

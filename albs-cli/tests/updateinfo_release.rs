@@ -244,19 +244,7 @@ async fn released_errata_reach_signed_release_repositories() {
         &[],
     );
     let work = tmp.path().join("dnf");
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("dnf.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[main]\nreposdir=/dev/null\ncachedir={}\ngpgcheck=1\nkeepcache=0\n\
-             [albs]\nname=albs\nbaseurl={url}/repos/{x86}/\nenabled=1\ngpgcheck=1\n\
-             repo_gpgcheck=1\ngpgkey=file://{}\n",
-            work.join("cache").display(),
-            key_file.display()
-        ),
-    )
-    .unwrap();
+    let conf = dnf_conf_signed_repo(&work, &format!("{url}/repos/{x86}/"), &key_file);
     let out = dnf(
         &work,
         &conf,

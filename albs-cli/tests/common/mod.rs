@@ -236,3 +236,23 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Writes `work/dnf.conf` for dnf to read one repository, `albs` at
+/// `baseurl`, with package and repository signatures checked against
+/// `key_file`; returns its path. The cache goes in `work/cache`.
+pub fn dnf_conf_signed_repo(work: &Path, baseurl: &str, key_file: &Path) -> PathBuf {
+    std::fs::create_dir_all(work).unwrap();
+    let conf = work.join("dnf.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[main]\nreposdir=/dev/null\ncachedir={}\ngpgcheck=1\nkeepcache=0\n\
+             [albs]\nname=albs\nbaseurl={baseurl}\nenabled=1\ngpgcheck=1\n\
+             repo_gpgcheck=1\ngpgkey=file://{}\n",
+            work.join("cache").display(),
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
